@@ -1,0 +1,240 @@
+//! Sentry-shaped JSON for the web API (camelCase, string ids, ISO 8601 times), so tools written
+//! for Sentry's API read Phoebe's.
+
+use chrono::{TimeZone, Utc};
+use serde_json::{json, Map, Value};
+
+use crate::store::{Issue, Org, Project, ProjectKey, StoredEvent, TagCount};
+
+/// ms since the epoch as ISO 8601 UTC with milliseconds.
+pub fn iso(ms: i64) -> String {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+/// Sentry's short ids count in base 36: `DEFAULT-1A`.
+pub fn short_id(project_slug: &str, n: i64) -> String {
+    const DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut n = n.max(0) as u64;
+    let mut s = Vec::new();
+    loop {
+        s.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    s.reverse();
+    format!(
+        "{}-{}",
+        project_slug.to_ascii_uppercase(),
+        String::from_utf8_lossy(&s)
+    )
+}
+
+/// An organization.
+pub fn org(o: &Org) -> Value {
+    json!({
+        "id": o.id.to_string(), "slug": o.slug, "name": o.name, "dateCreated": iso(o.created_ms),
+        "isEarlyAdopter": false, "require2FA": false, "requireEmailVerification": false, "features": [],
+        "status": {"id": "active", "name": "active"},
+    })
+}
+
+/// A project.
+pub fn project(p: &Project) -> Value {
+    json!({
+        "id": p.id.to_string(), "slug": p.slug, "name": p.name, "platform": p.platform,
+        "dateCreated": iso(p.created_ms), "isMember": true, "hasAccess": true, "team": null, "teams": [],
+        "organization": {"id": p.org_id.to_string(), "slug": p.org_slug, "name": p.org_slug},
+    })
+}
+
+/// A DSN key.
+pub fn key(k: &ProjectKey, dsn: &str) -> Value {
+    json!({
+        "id": k.id.to_string(), "name": k.label, "public": k.public_key, "secret": null,
+        "projectId": k.project_id, "isActive": k.is_active, "dateCreated": iso(k.created_ms), "rateLimit": null,
+        "dsn": {"public": dsn, "secret": dsn},
+    })
+}
+
+/// An issue, optionally with its `stats` series.
+pub fn issue(
+    i: &Issue,
+    p: &Project,
+    public_url: &str,
+    stats: Option<(&str, &[(i64, i64)])>,
+) -> Value {
+    let metadata: Value = serde_json::from_str(&i.metadata).unwrap_or_else(|_| json!({}));
+    let mut v = json!({
+        "id": i.id.to_string(),
+        "shortId": short_id(&p.slug, i.short_id),
+        "title": i.title,
+        "culprit": i.culprit,
+        "level": i.level,
+        "status": i.status.as_str(),
+        "substatus": if i.is_regression { "regressed" } else if i.times_seen <= 1 { "new" } else { "ongoing" },
+        "isRegression": i.is_regression,
+        "statusDetails": {},
+        "type": i.kind,
+        "metadata": metadata,
+        "count": i.times_seen.to_string(),
+        "userCount": i.user_count,
+        "firstSeen": iso(i.first_seen_ms),
+        "lastSeen": iso(i.last_seen_ms),
+        "firstRelease": i.first_release.as_ref().map(|r| json!({"version": r})),
+        "lastRelease": i.last_release.as_ref().map(|r| json!({"version": r})),
+        "platform": i.platform,
+        "logger": i.logger,
+        "project": {"id": p.id.to_string(), "name": p.name, "slug": p.slug, "platform": p.platform},
+        "permalink": format!("{public_url}/issues/{}/", i.id),
+        "numComments": 0, "isPublic": false, "shareId": null, "assignedTo": null,
+        "hasSeen": false, "isBookmarked": false, "isSubscribed": false,
+    });
+    if let Some((period, series)) = stats {
+        v["stats"] =
+            json!({ period: series.iter().map(|(t, c)| json!([t, c])).collect::<Vec<_>>() });
+    }
+    v
+}
+
+/// Tag counts grouped per key, as `/issues/{id}/tags/` returns them.
+pub fn tags(counts: &[TagCount]) -> Value {
+    let mut keys: Vec<(String, Vec<&TagCount>)> = Vec::new();
+    for c in counts {
+        match keys.iter_mut().find(|(k, _)| *k == c.key) {
+            Some((_, v)) => v.push(c),
+            None => keys.push((c.key.clone(), vec![c])),
+        }
+    }
+    Value::Array(
+        keys.into_iter()
+            .map(|(key, values)| {
+                json!({
+                    "key": key, "name": key,
+                    "totalValues": values.iter().map(|c| c.count).sum::<i64>(),
+                    "topValues": values.iter().map(|c| json!({
+                        "key": key, "value": c.value, "name": c.value, "count": c.count,
+                        "firstSeen": iso(c.first_seen_ms), "lastSeen": iso(c.last_seen_ms),
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect(),
+    )
+}
+
+fn entry(ty: &str, data: Value) -> Value {
+    json!({ "type": ty, "data": data })
+}
+
+/// An event as Sentry's event endpoints return it: the interfaces as `entries`, tags as
+/// `[{key, value}]`, plus the grouping explanation.
+pub fn event(e: &StoredEvent, issue: Option<&Issue>, grouping: Option<Value>) -> Value {
+    let empty = Map::new();
+    let p = e.payload.as_object().unwrap_or(&empty);
+    let mut entries = Vec::new();
+    if let Some(exc) = p.get("exception") {
+        let values = exc.get("values").cloned().unwrap_or(Value::Array(vec![]));
+        let has_system = values
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|x| {
+                x.pointer("/stacktrace/frames")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+            })
+            .any(|f| f.get("in_app") != Some(&Value::Bool(true)));
+        entries.push(entry(
+            "exception",
+            json!({"values": values, "hasSystemFrames": has_system, "excOmitted": null}),
+        ));
+    }
+    if let Some(msg) = p.get("logentry") {
+        entries.push(entry("message", msg.clone()));
+    }
+    if let Some(st) = p.get("stacktrace") {
+        entries.push(entry("stacktrace", st.clone()));
+    }
+    if let Some(th) = p.get("threads") {
+        entries.push(entry("threads", th.clone()));
+    }
+    if let Some(b) = p.get("breadcrumbs") {
+        entries.push(entry(
+            "breadcrumbs",
+            json!({"values": b.get("values").cloned().unwrap_or(Value::Array(vec![]))}),
+        ));
+    }
+    if let Some(r) = p.get("request") {
+        entries.push(entry("request", r.clone()));
+    }
+    if let Some(c) = p.get("csp") {
+        entries.push(entry("csp", c.clone()));
+    }
+    if let Some(d) = p.get("debug_meta") {
+        entries.push(entry("debugmeta", d.clone()));
+    }
+    let tags: Vec<Value> = p
+        .get("tags")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|pair| Some(json!({"key": pair.get(0)?, "value": pair.get(1)?})))
+        .collect();
+    let message = p
+        .get("logentry")
+        .and_then(|l| l.get("formatted").or_else(|| l.get("message")))
+        .cloned()
+        .unwrap_or(Value::String(String::new()));
+    let id = e.event_id.simple().to_string();
+    json!({
+        "id": id,
+        "eventID": id,
+        "groupID": e.issue_id.to_string(),
+        "projectID": e.project_id.to_string(),
+        "title": issue.map(|i| i.title.clone()).unwrap_or_default(),
+        "culprit": issue.map(|i| i.culprit.clone()).unwrap_or_default(),
+        "message": message,
+        "platform": p.get("platform"),
+        "type": issue.map(|i| i.kind.clone()),
+        "dateCreated": iso(e.timestamp_ms),
+        "dateReceived": iso(e.received_ms),
+        "level": p.get("level"),
+        "release": p.get("release").map(|r| json!({"version": r})),
+        "environment": p.get("environment"),
+        "dist": p.get("dist"),
+        "location": p.get("transaction"),
+        "tags": tags,
+        "entries": entries,
+        "contexts": p.get("contexts").cloned().unwrap_or(json!({})),
+        "context": p.get("extra").cloned().unwrap_or(json!({})),
+        "user": p.get("user"),
+        "sdk": p.get("sdk"),
+        "packages": p.get("modules").cloned().unwrap_or(json!({})),
+        "fingerprints": [e.grouping_hash],
+        "errors": p.get("errors").cloned().unwrap_or(json!([])),
+        "grouping": {"hash": e.grouping_hash, "variant": e.grouping_variant, "explanation": grouping},
+        "size": e.stored_bytes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_ids_are_base36() {
+        assert_eq!(short_id("web", 1), "WEB-1");
+        assert_eq!(short_id("web", 46), "WEB-1A");
+        assert_eq!(short_id("web", 0), "WEB-0");
+    }
+
+    #[test]
+    fn iso_has_millis_and_z() {
+        assert_eq!(iso(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+    }
+}

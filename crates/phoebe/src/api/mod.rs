@@ -1,0 +1,492 @@
+//! The REST API under `/api/0/`, shaped like Sentry's Web API where they overlap so existing
+//! tools (sentry-cli, scripts) work. Bearer tokens (`phoebe token create`); cursor pagination
+//! with `Link` headers. Every handler is a thin translation to an [`crate::ops`] call.
+
+mod error;
+pub mod json;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Path, Query, RawQuery, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+pub use error::ApiError;
+
+use crate::ops::{self, IssueListRequest, Ops};
+use crate::store::{Issue, Project, User};
+
+/// What API handlers share.
+pub struct ApiState {
+    /// The operations.
+    pub ops: Ops,
+}
+
+type Shared = State<Arc<ApiState>>;
+
+/// Runs a blocking operation off the async workers.
+async fn blocking<T: Send + 'static>(
+    state: &Arc<ApiState>,
+    f: impl FnOnce(&Ops) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let ops = state.ops.clone();
+    tokio::task::spawn_blocking(move || f(&ops))
+        .await
+        .map_err(|e| ApiError::Unexpected(e.to_string()))?
+}
+
+/// The authenticated user of a request.
+pub struct AuthUser(pub User);
+
+impl FromRequestParts<Arc<ApiState>> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<ApiState>,
+    ) -> Result<Self, Self::Rejection> {
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let Some(token) = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+        else {
+            return Err(ApiError::Unauthorized(
+                "authentication required: send `Authorization: Bearer <token>` (create one with `phoebe token create`)".into(),
+            ));
+        };
+        let token = token.trim().to_string();
+        let user = blocking(state, move |ops| Ok(ops.authenticate_token(&token)?)).await?;
+        user.map(AuthUser)
+            .ok_or_else(|| ApiError::Unauthorized("invalid or revoked token".into()))
+    }
+}
+
+/// The API router (mounted at `/api/0`).
+pub fn router(state: Arc<ApiState>) -> Router {
+    let routes: [(&str, axum::routing::MethodRouter<Arc<ApiState>>); 14] = [
+        ("/", get(index)),
+        ("/organizations/", get(list_orgs)),
+        ("/organizations/{org}/", get(get_org)),
+        ("/organizations/{org}/projects/", get(org_projects)),
+        ("/organizations/{org}/issues/", get(org_issues)),
+        ("/projects/", get(list_projects)),
+        ("/projects/{org}/{project}/", get(get_project)),
+        ("/projects/{org}/{project}/keys/", get(project_keys)),
+        (
+            "/projects/{org}/{project}/issues/",
+            get(project_issues).put(bulk_update_issues),
+        ),
+        (
+            "/projects/{org}/{project}/events/{event_id}/",
+            get(project_event),
+        ),
+        ("/issues/{id}/", get(get_issue).put(update_issue)),
+        ("/issues/{id}/events/", get(issue_events)),
+        ("/issues/{id}/events/{which}/", get(issue_event_edge)),
+        ("/issues/{id}/tags/", get(issue_tags)),
+    ];
+    let mut router = Router::new();
+    for (path, route) in routes {
+        // Sentry's paths end in '/', but many scripts drop it: serve both.
+        let bare = path.trim_end_matches('/');
+        if !bare.is_empty() {
+            router = router.route(bare, route.clone());
+        }
+        router = router.route(path, route);
+    }
+    router
+        .fallback(|| async { ApiError::Ops(ops::OpsError::NotFound("endpoint")) })
+        .with_state(state)
+}
+
+async fn index(State(state): Shared, headers: HeaderMap) -> Json<Value> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string());
+    let user = match token {
+        Some(t) => blocking(&state, move |ops| Ok(ops.authenticate_token(&t)?))
+            .await
+            .ok()
+            .flatten(),
+        None => None,
+    };
+    Json(match user {
+        Some(u) => json!({
+            "version": "0",
+            "user": {"id": u.id.to_string(), "username": u.login, "email": u.login},
+            "auth": {"scopes": ["org:read", "project:read", "project:write", "event:read", "event:write"]},
+        }),
+        None => json!({ "version": "0", "auth": null, "user": null }),
+    })
+}
+
+async fn list_orgs(State(state): Shared, _user: AuthUser) -> Result<Json<Value>, ApiError> {
+    let orgs = blocking(&state, |ops| Ok(ops.orgs()?)).await?;
+    Ok(Json(Value::Array(orgs.iter().map(json::org).collect())))
+}
+
+async fn get_org(
+    State(state): Shared,
+    _user: AuthUser,
+    Path(org): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let orgs = blocking(&state, |ops| Ok(ops.orgs()?)).await?;
+    let o = orgs
+        .iter()
+        .find(|o| o.slug == org)
+        .ok_or(ApiError::Ops(ops::OpsError::NotFound("organization")))?;
+    Ok(Json(json::org(o)))
+}
+
+async fn org_projects(
+    State(state): Shared,
+    _user: AuthUser,
+    Path(org): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let projects = blocking(&state, |ops| Ok(ops.projects()?)).await?;
+    let list: Vec<Value> = projects
+        .iter()
+        .filter(|(p, _)| p.org_slug == org)
+        .map(|(p, _)| json::project(p))
+        .collect();
+    Ok(Json(Value::Array(list)))
+}
+
+async fn list_projects(State(state): Shared, _user: AuthUser) -> Result<Json<Value>, ApiError> {
+    let projects = blocking(&state, |ops| Ok(ops.projects()?)).await?;
+    Ok(Json(Value::Array(
+        projects.iter().map(|(p, _)| json::project(p)).collect(),
+    )))
+}
+
+async fn get_project(
+    State(state): Shared,
+    _user: AuthUser,
+    Path((org, project)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let p = blocking(&state, move |ops| Ok(ops.project(&org, &project)?)).await?;
+    Ok(Json(json::project(&p)))
+}
+
+async fn project_keys(
+    State(state): Shared,
+    _user: AuthUser,
+    Path((org, project)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let keys = blocking(&state, move |ops| {
+        let p = ops.project(&org, &project)?;
+        let all = ops.projects()?;
+        let keys = all
+            .into_iter()
+            .find(|(q, _)| q.id == p.id)
+            .map(|(_, k)| k)
+            .unwrap_or_default();
+        Ok(keys
+            .iter()
+            .map(|k| json::key(k, &ops.dsn(k)))
+            .collect::<Vec<_>>())
+    })
+    .await?;
+    Ok(Json(Value::Array(keys)))
+}
+
+/// Query parameters of issue lists.
+#[derive(serde::Deserialize, Default)]
+struct IssueListParams {
+    query: Option<String>,
+    #[serde(rename = "statsPeriod")]
+    stats_period: Option<String>,
+    sort: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+    per_page: Option<i64>,
+    environment: Option<String>,
+}
+
+/// `Link` header with Sentry's previous/next cursors.
+fn link_header(
+    uri: &Uri,
+    public_url: &str,
+    offset: i64,
+    limit: i64,
+    has_next: bool,
+) -> HeaderValue {
+    let base = format!("{public_url}{}", uri.path());
+    let other: Vec<String> = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|kv| !kv.is_empty() && !kv.starts_with("cursor="))
+        .map(str::to_string)
+        .collect();
+    let url = |cursor: &str| {
+        let mut q = other.clone();
+        q.push(format!("cursor={cursor}"));
+        format!("{base}?{}", q.join("&"))
+    };
+    let prev = ops::cursor((offset - limit).max(0), true);
+    let next = ops::cursor(offset + limit, false);
+    let value = format!(
+        "<{}>; rel=\"previous\"; results=\"{}\"; cursor=\"{prev}\", <{}>; rel=\"next\"; results=\"{}\"; cursor=\"{next}\"",
+        url(&prev),
+        offset > 0,
+        url(&next),
+        has_next
+    );
+    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+async fn list_issues(
+    state: Arc<ApiState>,
+    uri: Uri,
+    org: Option<String>,
+    project: Option<String>,
+    params: IssueListParams,
+) -> Result<Response, ApiError> {
+    let period = params.stats_period.clone().unwrap_or_else(|| "24h".into());
+    let mut query = params.query.clone();
+    if let Some(env) = &params.environment {
+        let q = query.get_or_insert_with(|| "is:unresolved".into());
+        q.push_str(&format!(" environment:\"{env}\""));
+    }
+    let req = IssueListRequest {
+        project,
+        org,
+        query,
+        stats_period: params.stats_period.clone(),
+        sort: params.sort.clone(),
+        cursor: params.cursor.clone(),
+        limit: params.limit.or(params.per_page),
+    };
+    let public_url = state.ops.public_url().to_string();
+    let (page, body) = blocking(&state, move |ops| {
+        let page = ops.list_issues(&req)?;
+        let period_ms = ops::parse_period_ms(&period).unwrap_or(86_400_000);
+        let bucket = if period_ms > 2 * 86_400_000 {
+            86_400_000
+        } else {
+            3_600_000
+        };
+        let ids: Vec<i64> = page.issues.iter().map(|i| i.id).collect();
+        let stats = ops.issue_stats(&ids, period_ms, bucket)?;
+        let mut projects: HashMap<i64, Project> = HashMap::new();
+        let mut out = Vec::with_capacity(page.issues.len());
+        for (issue, (_, series)) in page.issues.iter().zip(stats.iter()) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = projects.entry(issue.project_id) {
+                slot.insert(ops.project_by_id(issue.project_id)?);
+            }
+            out.push(json::issue(
+                issue,
+                &projects[&issue.project_id],
+                ops.public_url(),
+                Some((&period, series)),
+            ));
+        }
+        Ok((page, Value::Array(out)))
+    })
+    .await?;
+    let mut response = Json(body).into_response();
+    response.headers_mut().insert(
+        header::LINK,
+        link_header(&uri, &public_url, page.offset, page.limit, page.has_next),
+    );
+    Ok(response)
+}
+
+async fn project_issues(
+    State(state): Shared,
+    _user: AuthUser,
+    uri: Uri,
+    Path((org, project)): Path<(String, String)>,
+    Query(params): Query<IssueListParams>,
+) -> Result<Response, ApiError> {
+    list_issues(state, uri, Some(org), Some(project), params).await
+}
+
+async fn org_issues(
+    State(state): Shared,
+    _user: AuthUser,
+    uri: Uri,
+    Path(org): Path<String>,
+    Query(params): Query<IssueListParams>,
+) -> Result<Response, ApiError> {
+    list_issues(state, uri, Some(org), None, params).await
+}
+
+fn issue_with_project(ops: &Ops, issue: &Issue) -> Result<Value, ApiError> {
+    let project = ops.project_by_id(issue.project_id)?;
+    let stats = ops.issue_stats(&[issue.id], 86_400_000, 3_600_000)?;
+    let series = stats.first().map(|(_, s)| s.as_slice()).unwrap_or(&[]);
+    Ok(json::issue(
+        issue,
+        &project,
+        ops.public_url(),
+        Some(("24h", series)),
+    ))
+}
+
+async fn get_issue(
+    State(state): Shared,
+    _user: AuthUser,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let v = blocking(&state, move |ops| {
+        let issue = ops.issue(id)?;
+        issue_with_project(ops, &issue)
+    })
+    .await?;
+    Ok(Json(v))
+}
+
+/// Body of an issue update.
+#[derive(serde::Deserialize)]
+struct IssueUpdate {
+    status: Option<String>,
+}
+
+async fn update_issue(
+    State(state): Shared,
+    _user: AuthUser,
+    Path(id): Path<i64>,
+    Json(body): Json<IssueUpdate>,
+) -> Result<Json<Value>, ApiError> {
+    let v = blocking(&state, move |ops| {
+        let issue = match &body.status {
+            Some(status) => ops.set_issue_status(id, status)?,
+            None => ops.issue(id)?,
+        };
+        issue_with_project(ops, &issue)
+    })
+    .await?;
+    Ok(Json(v))
+}
+
+async fn bulk_update_issues(
+    State(state): Shared,
+    _user: AuthUser,
+    Path((org, project)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    Json(body): Json<IssueUpdate>,
+) -> Result<Response, ApiError> {
+    let ids: Vec<i64> = query
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|kv| kv.strip_prefix("id="))
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let Some(status) = body.status else {
+        return Err(ApiError::Ops(ops::OpsError::Invalid(
+            "send {\"status\": \"resolved\"|\"unresolved\"|\"ignored\"}".into(),
+        )));
+    };
+    let echo = status.clone();
+    blocking(&state, move |ops| {
+        let p = ops.project(&org, &project)?;
+        for id in &ids {
+            if ops.issue(*id)?.project_id != p.id {
+                return Err(ApiError::Ops(ops::OpsError::NotFound("issue")));
+            }
+        }
+        for id in &ids {
+            ops.set_issue_status(*id, &status)?;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok((StatusCode::OK, Json(json!({ "status": echo }))).into_response())
+}
+
+#[derive(serde::Deserialize, Default)]
+struct PageParams {
+    cursor: Option<String>,
+    limit: Option<i64>,
+    per_page: Option<i64>,
+}
+
+async fn issue_events(
+    State(state): Shared,
+    _user: AuthUser,
+    uri: Uri,
+    Path(id): Path<i64>,
+    Query(p): Query<PageParams>,
+) -> Result<Response, ApiError> {
+    let limit = p.limit.or(p.per_page).unwrap_or(25).clamp(1, 100);
+    let public_url = state.ops.public_url().to_string();
+    let (body, offset, has_next) = blocking(&state, move |ops| {
+        let (events, offset, has_next) = ops.issue_events(id, p.cursor.as_deref(), limit)?;
+        let issue = ops.issue(id)?;
+        Ok((
+            Value::Array(
+                events
+                    .iter()
+                    .map(|e| json::event(e, Some(&issue), None))
+                    .collect(),
+            ),
+            offset,
+            has_next,
+        ))
+    })
+    .await?;
+    let mut response = Json(body).into_response();
+    response.headers_mut().insert(
+        header::LINK,
+        link_header(&uri, &public_url, offset, limit, has_next),
+    );
+    Ok(response)
+}
+
+async fn issue_event_edge(
+    State(state): Shared,
+    _user: AuthUser,
+    Path((id, which)): Path<(i64, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let newest = match which.as_str() {
+        "latest" => true,
+        "oldest" => false,
+        _ => return Err(ApiError::Ops(ops::OpsError::NotFound("endpoint"))),
+    };
+    let v = blocking(&state, move |ops| {
+        let event = ops.issue_event_edge(id, newest)?;
+        let issue = ops.issue(id)?;
+        let grouping = ops.grouping(event.project_id, &event.grouping_hash)?;
+        Ok(json::event(&event, Some(&issue), grouping))
+    })
+    .await?;
+    Ok(Json(v))
+}
+
+async fn issue_tags(
+    State(state): Shared,
+    _user: AuthUser,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let tags = blocking(&state, move |ops| Ok(ops.issue_tags(id)?)).await?;
+    Ok(Json(json::tags(&tags)))
+}
+
+async fn project_event(
+    State(state): Shared,
+    _user: AuthUser,
+    Path((org, project, event_id)): Path<(String, String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let v = blocking(&state, move |ops| {
+        let p = ops.project(&org, &project)?;
+        let event = ops.event(p.id, &event_id)?;
+        let issue = ops.issue(event.issue_id)?;
+        let grouping = ops.grouping(event.project_id, &event.grouping_hash)?;
+        Ok(json::event(&event, Some(&issue), grouping))
+    })
+    .await?;
+    Ok(Json(v))
+}

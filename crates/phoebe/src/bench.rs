@@ -1,0 +1,347 @@
+//! `phoebe bench`: a load generator that sends realistic gzip'd envelopes (real SDK shapes, many
+//! distinct issues) to a running server and reports accepted and end-to-end (digested) events/s,
+//! request latency, the server's CPU time per event, its peak memory and stored bytes per event.
+//!
+//! Bodies are built before the clock starts, and the client is a plain blocking HTTP/1.1 pool,
+//! so the generator costs little of the CPU it shares with the server.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+
+/// Options of `phoebe bench`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// DSN of the project to load.
+    #[arg(long)]
+    pub dsn: String,
+    /// Events to send.
+    #[arg(long, default_value_t = 20_000)]
+    pub events: usize,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Distinct issues the events spread over.
+    #[arg(long, default_value_t = 200)]
+    pub issues: usize,
+    /// Target rate in events/s (default: as fast as the server answers).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// PID of the server, to read its CPU time and memory from /proc.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// A gzip'd envelope (e.g. from shared/corpus/python) whose event is the template; default: a
+    /// built-in event shaped like sentry-python's Flask error (about 7 KB of JSON).
+    #[arg(long)]
+    pub template: Option<PathBuf>,
+    /// Seconds to wait for digest to catch up.
+    #[arg(long, default_value_t = 600)]
+    pub digest_timeout: u64,
+}
+
+fn builtin_template() -> Value {
+    let frame = |module: &str, function: &str, line: u64, in_app: bool| {
+        json!({
+            "filename": format!("{}.py", module.replace('.', "/")),
+            "abs_path": format!("/srv/app/{}.py", module.replace('.', "/")),
+            "module": module, "function": function, "lineno": line, "in_app": in_app,
+            "pre_context": ["    def handler(self, request):", "        order = self.load(request)", "        if not order:", "            raise NotFound()", "        total = order.total()"],
+            "context_line": "        result = self.process(order, amount=request.json['amount'])",
+            "post_context": ["        self.audit(order, result)", "        return result", "", "    def process(self, order, amount):", "        pass"],
+            "vars": {"self": "<OrderService object at 0x7f3a2c1d0e50>", "request": "<Request 'http://127.0.0.1:5000/orders/17/pay' [POST]>",
+                     "order": {"id": "17", "status": "'open'", "lines": ["'sku-1'", "'sku-2'"]}, "amount": "250"},
+        })
+    };
+    json!({
+        "level": "error",
+        "platform": "python",
+        "exception": {"values": [{
+            "type": "PermissionError", "value": "amount 250 exceeds limit for order 17", "module": null,
+            "mechanism": {"type": "flask", "handled": false},
+            "stacktrace": {"frames": [
+                frame("flask.app", "wsgi_app", 1511, false),
+                frame("flask.app", "full_dispatch_request", 919, false),
+                frame("flask.app", "dispatch_request", 902, false),
+                frame("shop.views", "pay", 41, true),
+                frame("shop.services", "charge", 88, true),
+            ]},
+        }]},
+        "breadcrumbs": {"values": (0..8).map(|i| json!({"type": "default", "category": "query", "message": format!("SELECT * FROM orders WHERE id = {i}"), "level": "info", "timestamp": 1_700_000_000.0 + i as f64})).collect::<Vec<_>>()},
+        "contexts": {
+            "runtime": {"name": "CPython", "version": "3.11.7", "build": "3.11.7 (main, May  9 2026, 07:30:00) [GCC 12.2.0]"},
+            "os": {"name": "Linux", "version": "6.1.0"},
+            "trace": {"trace_id": "cf61c0732a4f40729a6de47b510faa0a", "span_id": "a1b2c3d4e5f60718", "op": "http.server", "status": "internal_error"},
+        },
+        "transaction": "pay",
+        "transaction_info": {"source": "component"},
+        "extra": {"sys.argv": ["/srv/app/run.py"]},
+        "modules": (0..40).map(|i| (format!("package-{i}"), json!(format!("1.{i}.0")))).collect::<serde_json::Map<_, _>>(),
+        "request": {"url": "http://127.0.0.1:5000/orders/17/pay", "method": "POST", "query_string": "coupon=SPRING",
+                    "headers": {"Host": "127.0.0.1:5000", "User-Agent": "python-requests/2.32.3", "Content-Type": "application/json", "Accept": "*/*"},
+                    "data": {"amount": 250, "currency": "EUR"}, "env": {"SERVER_NAME": "localhost", "SERVER_PORT": "5000"}},
+        "user": {"id": "u-17", "email": "buyer@example.com", "ip_address": "127.0.0.1"},
+        "release": "shop@1.4.2",
+        "environment": "production",
+        "server_name": "web-1",
+        "sdk": {"name": "sentry.python.flask", "version": "2.75.0", "packages": [{"name": "pypi:sentry-sdk", "version": "2.75.0"}],
+                "integrations": ["argv", "atexit", "dedupe", "excepthook", "flask", "logging", "modules", "stdlib", "threading"]},
+    })
+}
+
+fn load_template(path: &PathBuf) -> anyhow::Result<Value> {
+    let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let body = crate::codec::decode(crate::codec::Encoding::Gzip, &raw, 100 << 20).unwrap_or(raw);
+    let envelope = phoebe_protocol::envelope::Envelope::parse(&body)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let item = envelope
+        .items
+        .iter()
+        .find(|i| i.ty == phoebe_protocol::envelope::ItemType::Event)
+        .context("the template envelope has no event item")?;
+    Ok(serde_json::from_slice(&body[item.payload.clone()])?)
+}
+
+/// Builds the gzip'd envelope bodies, each a distinct event of one of `issues` issues.
+fn build_bodies(template: &Value, n: usize, issues: usize) -> Vec<Vec<u8>> {
+    let now = chrono::Utc::now();
+    (0..n)
+        .map(|i| {
+            let mut ev = template.clone();
+            let id = uuid::Uuid::new_v4().simple().to_string();
+            let k = i % issues.max(1);
+            ev["event_id"] = json!(id);
+            ev["timestamp"] = json!(now.timestamp_millis() as f64 / 1000.0);
+            if let Some(exc) = ev.pointer_mut("/exception/values/0") {
+                exc["type"] = json!(format!("BenchError{k}"));
+                exc["value"] = json!(format!("amount {} exceeds limit for order {}", i % 1000, i));
+            }
+            if let Some(frames) = ev
+                .pointer_mut("/exception/values/0/stacktrace/frames")
+                .and_then(Value::as_array_mut)
+            {
+                if let Some(last) = frames.last_mut() {
+                    last["function"] = json!(format!("charge_{}", k % 17));
+                }
+            }
+            ev["user"]["id"] = json!(format!("u-{}", i % 500));
+            let payload = serde_json::to_vec(&ev).unwrap_or_default();
+            let body = phoebe_protocol::envelope::Envelope::serialize(
+                &json!({"event_id": id, "sent_at": now.to_rfc3339()}),
+                &[(
+                    json!({"type": "event", "content_type": "application/json"}),
+                    payload.as_slice(),
+                )],
+            );
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+            let _ = gz.write_all(&body);
+            gz.finish().unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The server's counters, read from `/metrics`.
+fn server_metric(agent: &ureq::Agent, base: &str, name: &str) -> anyhow::Result<f64> {
+    let text = agent
+        .get(&format!("{base}/metrics"))
+        .call()?
+        .into_string()?;
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(name)
+                .and_then(|rest| rest.trim().parse::<f64>().ok())
+        })
+        .with_context(|| format!("{name} missing from {base}/metrics"))
+}
+
+/// CPU seconds (user + system) of a process, from /proc/<pid>/stat.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th overall.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // USER_HZ is 100 on every Linux this runs on.
+    Some((utime + stime) / 100.0)
+}
+
+/// A field of /proc/<pid>/status in KiB (VmRSS, VmHWM).
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| {
+        l.strip_prefix(field)?
+            .trim_start_matches(':')
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+/// Runs the benchmark and prints the report.
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    let dsn: phoebe_protocol::dsn::Dsn = args
+        .dsn
+        .parse()
+        .map_err(|e| anyhow::anyhow!("bad --dsn: {e}"))?;
+    let url = dsn.envelope_url();
+    let base = url.split("/api/").next().unwrap_or("").to_string();
+    let template = match &args.template {
+        Some(p) => load_template(p)?,
+        None => builtin_template(),
+    };
+    eprintln!(
+        "building {} envelopes over {} issues ...",
+        args.events, args.issues
+    );
+    let bodies = Arc::new(build_bodies(&template, args.events, args.issues));
+    let sent_bytes: usize = bodies.iter().map(Vec::len).sum();
+    let agent = ureq::AgentBuilder::new()
+        .max_idle_connections(args.concurrency * 2)
+        .timeout(Duration::from_secs(30))
+        .build();
+    let digested_before = server_metric(&agent, &base, "phoebe_digest_events_stored_total")?;
+    let size_before = server_metric(&agent, &base, "phoebe_store_size_bytes")?;
+    let cpu_before = args.server_pid.and_then(cpu_seconds);
+    let rss_idle = args.server_pid.and_then(|p| status_kib(p, "VmRSS"));
+    let auth = format!(
+        "Sentry sentry_version=7, sentry_client=phoebe-bench/1, sentry_key={}",
+        dsn.public_key
+    );
+
+    eprintln!(
+        "sending with {} connections{} ...",
+        args.concurrency,
+        args.rate
+            .map(|r| format!(" at {r} events/s"))
+            .unwrap_or_default()
+    );
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let threads: Vec<_> = (0..args.concurrency.max(1))
+        .map(|_| {
+            let (bodies, next, agent, url, auth, rate) = (
+                bodies.clone(),
+                next.clone(),
+                agent.clone(),
+                url.clone(),
+                auth.clone(),
+                args.rate,
+            );
+            std::thread::spawn(move || -> anyhow::Result<(Vec<u64>, usize)> {
+                let mut latencies = Vec::new();
+                let mut failures = 0;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(body) = bodies.get(i) else { break };
+                    if let Some(rate) = rate {
+                        let due = start + Duration::from_secs_f64(i as f64 / rate);
+                        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                            std::thread::sleep(wait);
+                        }
+                    }
+                    let t = Instant::now();
+                    let r = agent
+                        .post(&url)
+                        .set("X-Sentry-Auth", &auth)
+                        .set("Content-Type", "application/x-sentry-envelope")
+                        .set("Content-Encoding", "gzip")
+                        .send_bytes(body);
+                    latencies.push(t.elapsed().as_micros() as u64);
+                    if r.is_err() {
+                        failures += 1;
+                    }
+                }
+                Ok((latencies, failures))
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(args.events);
+    let mut failures = 0;
+    for t in threads {
+        let (l, f) = t
+            .join()
+            .map_err(|_| anyhow::anyhow!("a sender thread panicked"))??;
+        latencies.extend(l);
+        failures += f;
+    }
+    let accept_secs = start.elapsed().as_secs_f64();
+    let accepted = args.events - failures;
+
+    eprintln!("waiting for digest ...");
+    let target = digested_before + accepted as f64;
+    let deadline = Instant::now() + Duration::from_secs(args.digest_timeout);
+    let digested = loop {
+        let d = server_metric(&agent, &base, "phoebe_digest_events_stored_total")?;
+        if d >= target || Instant::now() > deadline {
+            break d - digested_before;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let e2e_secs = start.elapsed().as_secs_f64();
+    let cpu_after = args.server_pid.and_then(cpu_seconds);
+    let rss_peak = args.server_pid.and_then(|p| status_kib(p, "VmHWM"));
+    let size_after = server_metric(&agent, &base, "phoebe_store_size_bytes")?;
+    latencies.sort_unstable();
+
+    let mut report = format!(
+        "events sent            {}\nrejected/failed        {failures}\nissues                 {}\nconnections            {}\n\
+         body bytes (gzip) avg  {:.0}\naccepted events/s      {:.0}\nend-to-end events/s    {:.0}  ({} digested in {:.2} s)\n\
+         latency p50 / p99 ms   {:.2} / {:.2}\n",
+        args.events,
+        args.issues,
+        args.concurrency,
+        sent_bytes as f64 / args.events.max(1) as f64,
+        accepted as f64 / accept_secs,
+        digested / e2e_secs,
+        digested,
+        e2e_secs,
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+    );
+    if let (Some(a), Some(b)) = (cpu_before, cpu_after) {
+        report.push_str(&format!(
+            "server CPU s / per event  {:.2} s / {:.0} µs\n",
+            b - a,
+            (b - a) * 1e6 / digested.max(1.0)
+        ));
+    }
+    if let Some(kib) = rss_idle {
+        report.push_str(&format!(
+            "server RSS before       {:.1} MB\n",
+            kib as f64 / 1024.0
+        ));
+    }
+    if let Some(kib) = rss_peak {
+        report.push_str(&format!(
+            "server RSS peak         {:.1} MB\n",
+            kib as f64 / 1024.0
+        ));
+    }
+    report.push_str(&format!(
+        "stored bytes per event  {:.0}  (database growth incl. indexes and WAL)\n",
+        (size_after - size_before) / digested.max(1.0)
+    ));
+    print!("{report}");
+    if digested + 0.5 < accepted as f64 {
+        bail!(
+            "only {digested} of {accepted} accepted events were digested within {} s",
+            args.digest_timeout
+        );
+    }
+    Ok(())
+}

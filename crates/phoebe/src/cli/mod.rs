@@ -1,0 +1,394 @@
+//! The command line: `phoebe serve` and the administrative subcommands. Admin commands open the
+//! configured database directly, so they work whether or not a server is running. Standard
+//! output carries only the result (a DSN, a token, a table or JSON); messages go to stderr.
+
+mod issues;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, Sources};
+use crate::ops::Ops;
+
+/// Phoebe: a self-hosted error tracker for the official Sentry SDKs.
+#[derive(Parser, Debug)]
+#[command(name = "phoebe", version, about, long_about = None)]
+pub struct Cli {
+    /// Data folder (default ./phoebe-data) [env: PHOEBE_DATA_DIR]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Configuration file (default: phoebe.toml in the data folder or the working folder) [env: PHOEBE_CONFIG]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server: ingest, digest, API. Creates the data folder on first start.
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8000) [env: PHOEBE_BIND]
+        #[arg(long)]
+        bind: Option<String>,
+    },
+    /// Manage projects.
+    Project {
+        #[command(subcommand)]
+        command: ProjectCommand,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// List and inspect issues.
+    Issues {
+        #[command(subcommand)]
+        command: issues::IssuesCommand,
+    },
+    /// Send one test event to a DSN and print its event id.
+    SendTestEvent {
+        /// The DSN to send to.
+        #[arg(long)]
+        dsn: String,
+        /// The message of the event.
+        #[arg(
+            long,
+            default_value = "This is a test event from `phoebe send-test-event`."
+        )]
+        message: String,
+    },
+    /// Configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Exit 0 when the server at --url answers /healthz (for container health checks and tests).
+    Healthcheck {
+        /// Base URL of the server (default: from the configuration).
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Load generator: send realistic envelopes to a running server and report throughput.
+    Bench(crate::bench::BenchArgs),
+}
+
+/// `phoebe project ...`
+#[derive(Subcommand, Debug)]
+pub enum ProjectCommand {
+    /// Create a project and print its DSN (only the DSN, on standard output).
+    Create {
+        /// URL name: a-z, 0-9, '-' and '_'.
+        slug: String,
+        /// Display name (default: the slug).
+        #[arg(long)]
+        name: Option<String>,
+        /// Platform hint (python, javascript, node ...).
+        #[arg(long)]
+        platform: Option<String>,
+        /// Organization slug (default: the first organization).
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// List projects with their DSNs.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `phoebe token ...`
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create an API token and print it (only the token, on standard output).
+    Create {
+        /// The user the token acts as (default: the first admin, `admin` or PHOEBE_ADMIN_USER).
+        #[arg(long)]
+        user: Option<String>,
+        /// A label to recognise the token by.
+        #[arg(long, default_value = "cli")]
+        label: String,
+    },
+}
+
+/// `phoebe user ...`
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user; the password is read from PHOEBE_NEW_PASSWORD or standard input.
+    Create {
+        /// Login name.
+        login: String,
+        /// Role in the organization.
+        #[arg(long, default_value = "member")]
+        role: String,
+    },
+}
+
+/// `phoebe config ...`
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Print the effective configuration as TOML.
+    Show,
+}
+
+/// Parses the process arguments and runs.
+pub fn main() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    run(cli)
+}
+
+fn load_config(cli: &Cli, bind: Option<String>) -> anyhow::Result<Config> {
+    let sources = Sources::from_process(cli.config.clone(), cli.data_dir.clone(), bind);
+    let (config, warnings) = Config::load(&sources)?;
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(config)
+}
+
+/// The meta key under which `serve` records the URL it listens on.
+const SERVED_URL_KEY: &str = "served_public_url";
+
+fn open_ops(config: &Config) -> anyhow::Result<Ops> {
+    let store = crate::server::open_store(config)?;
+    // Without a configured public_url, DSNs name the address the server last listened on, so
+    // `phoebe serve --bind 0.0.0.0:9000` and `phoebe project create` agree.
+    let url = match config.public_url_configured {
+        true => config.public_url.clone(),
+        false => store
+            .meta(SERVED_URL_KEY)?
+            .unwrap_or_else(|| config.public_url.clone()),
+    };
+    Ok(Ops::new(store, &url))
+}
+
+fn admin_login() -> String {
+    std::env::var("PHOEBE_ADMIN_USER")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "admin".into())
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Serve { bind } => {
+            let config = load_config(&cli, bind.clone())?;
+            serve(config)?;
+        }
+        Command::Project { command } => {
+            let config = load_config(&cli, None)?;
+            let ops = open_ops(&config)?;
+            match command {
+                ProjectCommand::Create {
+                    slug,
+                    name,
+                    platform,
+                    org,
+                } => {
+                    let (_, dsn) = ops.create_project(
+                        org.as_deref(),
+                        slug,
+                        name.as_deref(),
+                        platform.as_deref(),
+                    )?;
+                    println!("{dsn}");
+                }
+                ProjectCommand::List { json } => {
+                    let projects = ops.projects()?;
+                    let mut out = std::io::stdout().lock();
+                    if *json {
+                        let list: Vec<_> = projects
+                            .iter()
+                            .map(|(p, keys)| {
+                                serde_json::json!({
+                                    "id": p.id, "slug": p.slug, "name": p.name, "organization": p.org_slug,
+                                    "dsns": keys.iter().filter(|k| k.is_active).map(|k| ops.dsn(k)).collect::<Vec<_>>(),
+                                })
+                            })
+                            .collect();
+                        writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+                    } else {
+                        writeln!(out, "{:<6} {:<24} DSN", "ID", "PROJECT")?;
+                        for (p, keys) in &projects {
+                            let dsn = keys
+                                .iter()
+                                .find(|k| k.is_active)
+                                .map(|k| ops.dsn(k))
+                                .unwrap_or_else(|| "(no active key)".into());
+                            writeln!(
+                                out,
+                                "{:<6} {:<24} {dsn}",
+                                p.id,
+                                format!("{}/{}", p.org_slug, p.slug)
+                            )?;
+                        }
+                    }
+                }
+            }
+        }
+        Command::Token {
+            command: TokenCommand::Create { user, label },
+        } => {
+            let config = load_config(&cli, None)?;
+            let ops = open_ops(&config)?;
+            let login = user.clone().unwrap_or_else(admin_login);
+            let token = ops
+                .create_token(&login, label)
+                .with_context(|| format!("creating a token for user {login:?}"))?;
+            println!("{token}");
+        }
+        Command::User {
+            command: UserCommand::Create { login, role },
+        } => {
+            let config = load_config(&cli, None)?;
+            let ops = open_ops(&config)?;
+            let password = match std::env::var("PHOEBE_NEW_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            ops.create_user(None, login, &password, role)?;
+            eprintln!("created user {login}");
+        }
+        Command::Issues { command } => {
+            let config = load_config(&cli, None)?;
+            let ops = open_ops(&config)?;
+            issues::run(&ops, command)?;
+        }
+        Command::SendTestEvent { dsn, message } => {
+            let id = send_test_event(dsn, message)?;
+            println!("{id}");
+        }
+        Command::Config {
+            command: ConfigCommand::Show,
+        } => {
+            let config = load_config(&cli, None)?;
+            print!("{}", config.to_toml());
+        }
+        Command::Healthcheck { url } => {
+            let base = match url {
+                Some(u) => u.trim_end_matches('/').to_string(),
+                None => load_config(&cli, None)?.public_url,
+            };
+            let agent = ureq::AgentBuilder::new()
+                .timeout(std::time::Duration::from_secs(2))
+                .build();
+            return Ok(match agent.get(&format!("{base}/healthz")).call() {
+                Ok(r) if r.status() == 200 => ExitCode::SUCCESS,
+                Ok(r) => {
+                    eprintln!("{base}/healthz answered {}", r.status());
+                    ExitCode::FAILURE
+                }
+                Err(e) => {
+                    eprintln!("{base}/healthz: {e}");
+                    ExitCode::FAILURE
+                }
+            });
+        }
+        Command::Bench(args) => crate::bench::run(args)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn serve(mut config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let store = crate::server::open_store(&config)?;
+        let password = std::env::var("PHOEBE_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
+        let listener = tokio::net::TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("listening on {} (is another server running there? choose another with --bind)", config.bind))?;
+        let local = listener.local_addr()?;
+        // `--bind 127.0.0.1:0` (tests) picks a free port; DSNs must name the real one.
+        if config.bind.port() == 0 && config.public_url == format!("http://{}", config.bind) {
+            config.public_url = format!("http://{local}");
+        }
+        let ops = Ops::new(store.clone(), &config.public_url);
+        let boot = tokio::task::spawn_blocking({
+            let ops = ops.clone();
+            let url = config.public_url.clone();
+            move || -> anyhow::Result<_> {
+                ops.store().set_meta(SERVED_URL_KEY, &url)?;
+                Ok(ops.bootstrap(&admin_login(), password.as_deref())?)
+            }
+        })
+        .await??;
+        if let Some(b) = &boot {
+            eprintln!("Created organization '{}', user '{}' and project '{}'.", b.org.slug, b.admin_login, b.project.slug);
+            if let Some(p) = &b.generated_password {
+                eprintln!("Admin password (shown once): {p}");
+            }
+        }
+        let first_dsn = ops.projects()?.into_iter().find_map(|(_, keys)| keys.into_iter().find(|k| k.is_active)).map(|k| ops.dsn(&k));
+        tracing::info!(address = %local, data_dir = %config.data_dir.display(), "Phoebe is listening");
+        if let Some(dsn) = first_dsn {
+            eprintln!("Phoebe is listening on http://{local}. Point an SDK at this DSN: {dsn}");
+        }
+        crate::server::run(config, store, listener, crate::server::shutdown_signal()).await
+    })
+}
+
+/// Sends a message event to `dsn` through the real ingest endpoint and returns the event id.
+pub fn send_test_event(dsn: &str, message: &str) -> anyhow::Result<String> {
+    let dsn: phoebe_protocol::dsn::Dsn =
+        dsn.parse().map_err(|e| anyhow::anyhow!("bad --dsn: {e}"))?;
+    let event_id = uuid::Uuid::new_v4().simple().to_string();
+    let event = serde_json::json!({
+        "event_id": event_id,
+        "timestamp": chrono::Utc::now().timestamp_millis() as f64 / 1000.0,
+        "platform": "other",
+        "level": "info",
+        "logger": "phoebe.send-test-event",
+        "message": {"formatted": message},
+        "sdk": {"name": "phoebe.cli", "version": env!("CARGO_PKG_VERSION")},
+    });
+    let payload = serde_json::to_vec(&event)?;
+    let body = phoebe_protocol::envelope::Envelope::serialize(
+        &serde_json::json!({"event_id": event_id, "sent_at": chrono::Utc::now().to_rfc3339()}),
+        &[(
+            serde_json::json!({"type": "event", "content_type": "application/json"}),
+            payload.as_slice(),
+        )],
+    );
+    let auth = format!(
+        "Sentry sentry_version=7, sentry_client=phoebe-cli/{}, sentry_key={}",
+        env!("CARGO_PKG_VERSION"),
+        dsn.public_key
+    );
+    let response = ureq::post(&dsn.envelope_url())
+        .set("X-Sentry-Auth", &auth)
+        .set("Content-Type", "application/x-sentry-envelope")
+        .send_bytes(&body);
+    match response {
+        Ok(_) => Ok(event_id),
+        Err(ureq::Error::Status(code, r)) => bail!(
+            "the server refused the event with {code}: {}",
+            r.into_string().unwrap_or_default()
+        ),
+        Err(e) => bail!("could not reach {}: {e}", dsn.envelope_url()),
+    }
+}
+
+/// For tests and the benchmark: an `Arc<dyn Store>` from a config.
+pub fn store_for(config: &Config) -> anyhow::Result<Arc<dyn crate::store::Store>> {
+    crate::server::open_store(config)
+}

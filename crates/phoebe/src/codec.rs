@@ -1,0 +1,262 @@
+//! Request body decoding: `Content-Encoding` (gzip, deflate in both its zlib and raw forms, br,
+//! zstd) and the legacy `/store/` base64+zlib form, always streamed under a hard output cap so a
+//! zip bomb costs at most the cap. Used by ingest (to validate) and digest (to read the inbox).
+
+use std::io::Read;
+
+use thiserror::Error;
+
+/// A body encoding Phoebe can undo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// Not compressed.
+    Identity,
+    /// gzip (`gzip`, `x-gzip`).
+    Gzip,
+    /// `deflate`: zlib-wrapped per the HTTP spec, raw from some clients; sniffed.
+    Deflate,
+    /// brotli (`br`): sentry-python's default when the brotli module is installed.
+    Brotli,
+    /// zstd.
+    Zstd,
+}
+
+impl Encoding {
+    /// Reads a `Content-Encoding` header. Bogus values real SDKs send (empty from sentry-ruby 5,
+    /// `UTF-8` from sentry-java Android 2.0) and unknown tokens mean identity, as in Relay.
+    pub fn from_header(value: Option<&str>) -> Encoding {
+        let Some(v) = value else {
+            return Encoding::Identity;
+        };
+        match v.trim().to_ascii_lowercase().as_str() {
+            "gzip" | "x-gzip" => Encoding::Gzip,
+            "deflate" => Encoding::Deflate,
+            "br" => Encoding::Brotli,
+            "zstd" => Encoding::Zstd,
+            _ => Encoding::Identity,
+        }
+    }
+
+    /// The canonical header token, `None` for identity.
+    pub fn token(self) -> Option<&'static str> {
+        match self {
+            Encoding::Identity => None,
+            Encoding::Gzip => Some("gzip"),
+            Encoding::Deflate => Some("deflate"),
+            Encoding::Brotli => Some("br"),
+            Encoding::Zstd => Some("zstd"),
+        }
+    }
+}
+
+/// Why a body could not be decoded.
+#[derive(Debug, Error, PartialEq)]
+pub enum DecodeError {
+    /// More than the cap once decompressed.
+    #[error("body is over {cap} bytes once decompressed")]
+    TooLarge {
+        /// The cap in bytes.
+        cap: u64,
+    },
+    /// Not valid data for its encoding.
+    #[error("could not decompress the {encoding} body: {reason}")]
+    Corrupt {
+        /// The encoding that failed.
+        encoding: &'static str,
+        /// What the decoder said.
+        reason: String,
+    },
+}
+
+fn read_capped(
+    mut reader: impl Read,
+    cap: u64,
+    encoding: &'static str,
+    size_hint: usize,
+) -> Result<Vec<u8>, DecodeError> {
+    let mut out = Vec::with_capacity(size_hint.min(cap as usize).min(1 << 20));
+    // One byte past the cap tells "exactly at the cap" from "over it" without reading further.
+    let n = reader
+        .by_ref()
+        .take(cap + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| DecodeError::Corrupt {
+            encoding,
+            reason: e.to_string(),
+        })?;
+    if n as u64 > cap {
+        return Err(DecodeError::TooLarge { cap });
+    }
+    Ok(out)
+}
+
+/// A zlib stream starts with a CMF/FLG pair whose 16-bit value is a multiple of 31 and whose
+/// method is deflate (8); raw deflate almost never does.
+fn looks_like_zlib(b: &[u8]) -> bool {
+    b.len() >= 2 && b[0] & 0x0f == 8 && (u16::from(b[0]) << 8 | u16::from(b[1])) % 31 == 0
+}
+
+/// Decodes `input` with `encoding`, producing at most `cap` bytes.
+pub fn decode(encoding: Encoding, input: &[u8], cap: u64) -> Result<Vec<u8>, DecodeError> {
+    let hint = input.len() * 4;
+    match encoding {
+        Encoding::Identity => {
+            if input.len() as u64 > cap {
+                return Err(DecodeError::TooLarge { cap });
+            }
+            Ok(input.to_vec())
+        }
+        Encoding::Gzip => read_capped(flate2::read::MultiGzDecoder::new(input), cap, "gzip", hint),
+        Encoding::Deflate if looks_like_zlib(input) => {
+            read_capped(flate2::read::ZlibDecoder::new(input), cap, "deflate", hint)
+        }
+        Encoding::Deflate => read_capped(
+            flate2::read::DeflateDecoder::new(input),
+            cap,
+            "deflate",
+            hint,
+        ),
+        Encoding::Brotli => read_capped(brotli::Decompressor::new(input, 4096), cap, "br", hint),
+        Encoding::Zstd => {
+            let decoder =
+                zstd::stream::read::Decoder::new(input).map_err(|e| DecodeError::Corrupt {
+                    encoding: "zstd",
+                    reason: e.to_string(),
+                })?;
+            read_capped(decoder, cap, "zstd", hint)
+        }
+    }
+}
+
+/// The legacy `/store/` body: JSON, or base64 of zlib of JSON (old SDKs), whatever the headers say.
+pub fn decode_store_body(body: Vec<u8>, cap: u64) -> Result<Vec<u8>, DecodeError> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'{') || first.is_none() {
+        return Ok(body);
+    }
+    use base64::Engine;
+    let text: Vec<u8> = body
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(&text)
+        .map_err(|e| DecodeError::Corrupt {
+            encoding: "base64",
+            reason: e.to_string(),
+        })?;
+    if decoded.first() == Some(&b'{') {
+        return Ok(decoded);
+    }
+    decode(Encoding::Deflate, &decoded, cap)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn every_encoding_round_trips() {
+        let data = b"{\"hello\": \"world\"}\n".repeat(50);
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&data).unwrap();
+        let zlib = z.finish().unwrap();
+        let mut d = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        d.write_all(&data).unwrap();
+        let raw = d.finish().unwrap();
+        let mut br = Vec::new();
+        brotli::BrotliCompress(&mut data.as_slice(), &mut br, &Default::default()).unwrap();
+        let zst = zstd::encode_all(data.as_slice(), 3).unwrap();
+        for (enc, body) in [
+            (Encoding::Gzip, gzip(&data)),
+            (Encoding::Deflate, zlib),
+            (Encoding::Deflate, raw),
+            (Encoding::Brotli, br),
+            (Encoding::Zstd, zst),
+            (Encoding::Identity, data.clone()),
+        ] {
+            assert_eq!(decode(enc, &body, 1 << 20).unwrap(), data, "{enc:?}");
+        }
+    }
+
+    #[test]
+    fn bomb_stops_at_the_cap() {
+        let bomb = gzip(&vec![0u8; 50 << 20]);
+        assert!(bomb.len() < 100_000);
+        assert_eq!(
+            decode(Encoding::Gzip, &bomb, 1 << 20),
+            Err(DecodeError::TooLarge { cap: 1 << 20 })
+        );
+    }
+
+    #[test]
+    fn exactly_at_the_cap_is_fine() {
+        assert_eq!(
+            decode(Encoding::Gzip, &gzip(&[7u8; 100]), 100)
+                .unwrap()
+                .len(),
+            100
+        );
+    }
+
+    #[test]
+    fn garbage_is_corrupt_not_a_panic() {
+        for enc in [
+            Encoding::Gzip,
+            Encoding::Deflate,
+            Encoding::Brotli,
+            Encoding::Zstd,
+        ] {
+            assert!(
+                matches!(
+                    decode(enc, b"definitely not compressed", 1000),
+                    Err(DecodeError::Corrupt { .. })
+                ),
+                "{enc:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bogus_encodings_are_identity() {
+        for v in [
+            Some(""),
+            Some("UTF-8"),
+            Some("identity"),
+            Some("compress"),
+            None,
+        ] {
+            assert_eq!(Encoding::from_header(v), Encoding::Identity);
+        }
+        assert_eq!(Encoding::from_header(Some(" X-GZIP ")), Encoding::Gzip);
+    }
+
+    #[test]
+    fn store_body_base64_zlib() {
+        use base64::Engine;
+        let json = br#"{"message":"hi"}"#;
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(json).unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(z.finish().unwrap());
+        assert_eq!(decode_store_body(b64.into_bytes(), 1000).unwrap(), json);
+        assert_eq!(decode_store_body(json.to_vec(), 1000).unwrap(), json);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decoders_never_panic(enc in 0..5u8, body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let enc = [Encoding::Identity, Encoding::Gzip, Encoding::Deflate, Encoding::Brotli, Encoding::Zstd][enc as usize];
+            let _ = decode(enc, &body, 4096);
+            let _ = decode_store_body(body, 4096);
+        }
+    }
+}

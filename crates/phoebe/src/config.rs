@@ -1,0 +1,371 @@
+//! Configuration: defaults, then `phoebe.toml`, then `PHOEBE_SECTION__KEY` environment variables,
+//! then command-line flags. `RawConfig` is what the file says; [`Config`] is what the server runs
+//! with. No global config: it is passed in, so one test can run differently configured servers.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use phoebe_protocol::limits::Limits;
+use serde::{Deserialize, Serialize};
+
+/// Everything `phoebe.toml` can say. Unknown keys are an error, so a typo never passes silently.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawConfig {
+    /// Where the databases live (`--data-dir`, `PHOEBE_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// Address to listen on (`--bind`, `PHOEBE_BIND`). Only loopback by default.
+    pub bind: String,
+    /// The URL users and SDKs reach Phoebe at; used in DSNs and API links.
+    /// Empty: derived from `bind`.
+    pub public_url: String,
+    /// Request size limits (Sentry's defaults).
+    pub ingest: Limits,
+    /// The durable inbox between ingest and digest.
+    pub inbox: InboxConfig,
+    /// The digest pipeline.
+    pub digest: DigestConfig,
+    /// Storage.
+    pub store: StoreConfig,
+}
+
+/// `[inbox]`: the durable queue an acknowledged event waits in.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct InboxConfig {
+    /// Over this many undigested envelopes, ingest answers 503 with `Retry-After`.
+    pub max_backlog: u64,
+    /// Most envelopes appended in one commit (group commit).
+    pub max_batch: usize,
+    /// `full` fsyncs every commit (survives power loss); `normal` survives a process crash only.
+    pub synchronous: String,
+}
+
+/// `[digest]`: turning inbox entries into issues.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DigestConfig {
+    /// Envelopes digested in one store transaction.
+    pub batch_size: usize,
+}
+
+/// `[store]`: where issues and events live.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// zstd level for stored event payloads (3 is zstd's own default: a good speed/size point).
+    pub zstd_level: i32,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        RawConfig {
+            data_dir: PathBuf::from("phoebe-data"),
+            bind: "127.0.0.1:8000".into(),
+            public_url: String::new(),
+            ingest: Limits::default(),
+            inbox: InboxConfig::default(),
+            digest: DigestConfig::default(),
+            store: StoreConfig::default(),
+        }
+    }
+}
+
+impl Default for InboxConfig {
+    fn default() -> Self {
+        InboxConfig {
+            max_backlog: 100_000,
+            max_batch: 512,
+            synchronous: "full".into(),
+        }
+    }
+}
+
+impl Default for DigestConfig {
+    fn default() -> Self {
+        DigestConfig { batch_size: 500 }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { zstd_level: 3 }
+    }
+}
+
+/// The validated configuration the program runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Data folder (created on start).
+    pub data_dir: PathBuf,
+    /// Listen address.
+    pub bind: SocketAddr,
+    /// Base URL for DSNs and links, without a trailing slash.
+    pub public_url: String,
+    /// Whether `public_url` was set (file or env) rather than derived from `bind`.
+    pub public_url_configured: bool,
+    /// Size limits.
+    pub limits: Limits,
+    /// Inbox settings.
+    pub inbox: InboxConfig,
+    /// Digest settings.
+    pub digest: DigestConfig,
+    /// Store settings.
+    pub store: StoreConfig,
+}
+
+/// Top-level environment variables that are not `SECTION__KEY` overrides.
+const PLAIN_VARS: &[&str] = &[
+    "PHOEBE_DATA_DIR",
+    "PHOEBE_BIND",
+    "PHOEBE_PUBLIC_URL",
+    "PHOEBE_CONFIG",
+    "PHOEBE_LOG",
+    "PHOEBE_LOG_FORMAT",
+    "PHOEBE_ADMIN_USER",
+    "PHOEBE_ADMIN_PASSWORD",
+    "PHOEBE_TEST_DATABASE_URL",
+];
+
+/// Where the settings come from, besides the defaults.
+#[derive(Debug, Default, Clone)]
+pub struct Sources {
+    /// `--config` / `PHOEBE_CONFIG`; else `phoebe.toml` in the data folder or the working folder.
+    pub config_file: Option<PathBuf>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--bind`.
+    pub bind: Option<String>,
+    /// The environment (passed in so tests control it).
+    pub env: BTreeMap<String, String>,
+}
+
+impl Sources {
+    /// Flags plus the process environment.
+    pub fn from_process(
+        config_file: Option<PathBuf>,
+        data_dir: Option<PathBuf>,
+        bind: Option<String>,
+    ) -> Sources {
+        Sources {
+            config_file,
+            data_dir,
+            bind,
+            env: std::env::vars().collect(),
+        }
+    }
+}
+
+impl Config {
+    /// Layers defaults, the file, the environment and flags; errors name the key and the fix.
+    pub fn load(sources: &Sources) -> anyhow::Result<(Config, Vec<String>)> {
+        let mut warnings = Vec::new();
+        let explicit = sources
+            .config_file
+            .clone()
+            .or_else(|| sources.env.get("PHOEBE_CONFIG").map(PathBuf::from));
+        let data_dir_hint = sources
+            .data_dir
+            .clone()
+            .or_else(|| sources.env.get("PHOEBE_DATA_DIR").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("phoebe-data"));
+        let file = match explicit {
+            Some(path) => Some(path),
+            None => [
+                data_dir_hint.join("phoebe.toml"),
+                PathBuf::from("phoebe.toml"),
+            ]
+            .into_iter()
+            .find(|p| p.is_file()),
+        };
+        let mut table = match &file {
+            Some(path) => read_table(path)?,
+            None => toml::Table::new(),
+        };
+        for (name, value) in &sources.env {
+            let Some(rest) = name.strip_prefix("PHOEBE_") else {
+                continue;
+            };
+            if PLAIN_VARS.contains(&name.as_str()) {
+                continue;
+            }
+            let Some((section, key)) = rest.split_once("__") else {
+                warnings.push(format!("ignoring unknown environment variable {name}: settings are PHOEBE_SECTION__KEY, e.g. PHOEBE_INGEST__MAX_EVENT_BYTES"));
+                continue;
+            };
+            let section = section.to_ascii_lowercase();
+            let key = key.to_ascii_lowercase();
+            let entry = table
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let Some(sub) = entry.as_table_mut() else {
+                bail!("{name} sets [{section}] {key}, but `{section}` is not a section");
+            };
+            sub.insert(key, env_value(value));
+        }
+        let source_name = file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "defaults".into());
+        let mut raw: RawConfig = toml::Value::Table(table)
+            .try_into()
+            .with_context(|| format!("invalid configuration (from {source_name} and PHOEBE_* variables); `phoebe config show` prints the effective settings, README.md lists every key"))?;
+        if let Some(d) = sources.env.get("PHOEBE_DATA_DIR") {
+            raw.data_dir = PathBuf::from(d);
+        }
+        if let Some(b) = sources.env.get("PHOEBE_BIND") {
+            raw.bind = b.clone();
+        }
+        if let Some(u) = sources.env.get("PHOEBE_PUBLIC_URL") {
+            raw.public_url = u.clone();
+        }
+        if let Some(d) = &sources.data_dir {
+            raw.data_dir = d.clone();
+        }
+        if let Some(b) = &sources.bind {
+            raw.bind = b.clone();
+        }
+        Ok((Config::from_raw(raw)?, warnings))
+    }
+
+    /// Validates a raw configuration.
+    pub fn from_raw(raw: RawConfig) -> anyhow::Result<Config> {
+        let bind: SocketAddr = raw
+            .bind
+            .parse()
+            .with_context(|| format!("bind = {:?} is not an address like 127.0.0.1:8000 (set --bind, PHOEBE_BIND or `bind` in phoebe.toml)", raw.bind))?;
+        if !matches!(raw.inbox.synchronous.as_str(), "full" | "normal") {
+            bail!("[inbox] synchronous = {:?}: use \"full\" or \"normal\" (PHOEBE_INBOX__SYNCHRONOUS)", raw.inbox.synchronous);
+        }
+        if raw.digest.batch_size == 0 || raw.inbox.max_batch == 0 {
+            bail!("[digest] batch_size and [inbox] max_batch must be at least 1");
+        }
+        let public_url_configured = !raw.public_url.is_empty();
+        let public_url = if raw.public_url.is_empty() {
+            format!("http://{bind}")
+        } else {
+            raw.public_url.trim_end_matches('/').to_string()
+        };
+        Ok(Config {
+            data_dir: raw.data_dir,
+            bind,
+            public_url,
+            public_url_configured,
+            limits: raw.ingest,
+            inbox: raw.inbox,
+            digest: raw.digest,
+            store: raw.store,
+        })
+    }
+
+    /// The effective settings as TOML, as `phoebe config show` prints them.
+    pub fn to_toml(&self) -> String {
+        let raw = RawConfig {
+            data_dir: self.data_dir.clone(),
+            bind: self.bind.to_string(),
+            public_url: self.public_url.clone(),
+            ingest: self.limits.clone(),
+            inbox: self.inbox.clone(),
+            digest: self.digest.clone(),
+            store: self.store.clone(),
+        };
+        toml::to_string_pretty(&raw).unwrap_or_default()
+    }
+
+    /// Path of the main database.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("phoebe.sqlite")
+    }
+
+    /// Path of the inbox database.
+    pub fn inbox_path(&self) -> PathBuf {
+        self.data_dir.join("inbox.sqlite")
+    }
+}
+
+fn read_table(path: &Path) -> anyhow::Result<toml::Table> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    text.parse::<toml::Table>()
+        .with_context(|| format!("{} is not valid TOML", path.display()))
+}
+
+/// Environment values are strings; numbers and booleans are recognised so `PHOEBE_INGEST__MAX_EVENT_BYTES=1000` works.
+fn env_value(value: &str) -> toml::Value {
+    if let Ok(i) = value.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    match value {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => toml::Value::String(value.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(env: &[(&str, &str)], file: Option<&str>) -> anyhow::Result<(Config, Vec<String>)> {
+        let dir = tempfile::tempdir().unwrap();
+        let config_file = file.map(|text| {
+            let p = dir.path().join("phoebe.toml");
+            std::fs::write(&p, text).unwrap();
+            p
+        });
+        let sources = Sources {
+            config_file,
+            data_dir: None,
+            bind: None,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        Config::load(&sources)
+    }
+
+    #[test]
+    fn defaults_listen_on_loopback_8000() {
+        let (c, w) = load(&[], None).unwrap();
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8000");
+        assert_eq!(c.public_url, "http://127.0.0.1:8000");
+        assert_eq!(c.data_dir, PathBuf::from("phoebe-data"));
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn env_overrides_file_and_sections() {
+        let (c, _) = load(
+            &[
+                ("PHOEBE_INGEST__MAX_EVENT_BYTES", "1234"),
+                ("PHOEBE_BIND", "127.0.0.1:9"),
+            ],
+            Some("bind = \"127.0.0.1:7\"\n[ingest]\nmax_event_bytes = 99\n"),
+        )
+        .unwrap();
+        assert_eq!(c.limits.max_event_bytes, 1234);
+        assert_eq!(c.bind.to_string(), "127.0.0.1:9");
+    }
+
+    #[test]
+    fn unknown_key_in_file_is_an_error_naming_it() {
+        let err = load(&[], Some("[ingest]\nmax_evnt_bytes = 1\n")).unwrap_err();
+        assert!(format!("{err:#}").contains("max_evnt_bytes"), "{err:#}");
+    }
+
+    #[test]
+    fn unknown_plain_variable_warns() {
+        let (_, w) = load(&[("PHOEBE_BINDD", "x")], None).unwrap();
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("PHOEBE_BINDD"));
+    }
+
+    #[test]
+    fn bad_bind_names_the_setting() {
+        let err = load(&[("PHOEBE_BIND", "localhost")], None).unwrap_err();
+        assert!(format!("{err:#}").contains("PHOEBE_BIND"));
+    }
+}

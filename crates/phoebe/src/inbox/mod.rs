@@ -1,0 +1,392 @@
+//! The durable inbox between ingest and digest: a SQLite file of its own (`inbox.sqlite`), so
+//! ingest commits never wait behind a digest transaction.
+//!
+//! Ingest calls [`InboxWriter::append`]; one writer thread group-commits whatever arrived while the
+//! previous commit was running and only then answers each waiter, so a `200` always means the body
+//! is on disk. Digest reads entries in id order ([`Inbox::claim`]), and deletes them
+//! ([`Inbox::delete_through`]) only after the store committed them with its watermark.
+//!
+//! Architecture invariant: nothing here parses event JSON.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use rusqlite::{params, Connection};
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot};
+
+/// What kind of request an entry came from; decides how digest reads the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// An envelope (`/envelope/`, or `/store/` with the envelope content type).
+    Envelope = 0,
+    /// One legacy JSON event (`/store/`).
+    StoreEvent = 1,
+    /// A browser security report (`/security/`).
+    SecurityReport = 2,
+}
+
+impl EntryKind {
+    fn from_i64(v: i64) -> EntryKind {
+        match v {
+            1 => EntryKind::StoreEvent,
+            2 => EntryKind::SecurityReport,
+            _ => EntryKind::Envelope,
+        }
+    }
+}
+
+/// One accepted request body, as received (still compressed if the client compressed it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// The project it was sent to.
+    pub project_id: i64,
+    /// Receive time, ms since the epoch.
+    pub received_ms: i64,
+    /// How to read the body.
+    pub kind: EntryKind,
+    /// The client's address (resolves `{{auto}}` IPs).
+    pub client_ip: Option<String>,
+    /// `Content-Encoding` of `body` (already validated by ingest), `None` for identity.
+    pub encoding: Option<String>,
+    /// Extra request facts digest needs (e.g. the security endpoint's release/environment query).
+    pub meta: Option<String>,
+    /// The body bytes.
+    pub body: Bytes,
+}
+
+/// An entry read back for digest, with its position.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    /// Monotonic inbox id (never reused).
+    pub id: i64,
+    /// The entry.
+    pub entry: Entry,
+}
+
+/// Why an append failed.
+#[derive(Debug, Error)]
+pub enum InboxError {
+    /// The backlog is at its bound: the client should retry later.
+    #[error("the inbox holds {0} undigested envelopes, its limit; retry later")]
+    Full(i64),
+    /// The writer thread is gone (shutdown).
+    #[error("the inbox is shutting down")]
+    Closed,
+    /// The disk write failed.
+    #[error("writing the inbox failed: {0}")]
+    Io(String),
+}
+
+struct Append {
+    entry: Entry,
+    done: oneshot::Sender<Result<i64, InboxError>>,
+}
+
+/// Signals digest that new entries were committed.
+#[derive(Default)]
+struct Bell {
+    rung: Mutex<u64>,
+    cond: Condvar,
+}
+
+/// The inbox: a writer handle for ingest plus the read side for digest.
+pub struct Inbox {
+    reader: Mutex<Connection>,
+    bell: Arc<Bell>,
+    pending: Arc<AtomicI64>,
+    writer: InboxWriter,
+}
+
+/// Cheap, cloneable handle ingest appends through.
+#[derive(Clone)]
+pub struct InboxWriter {
+    tx: mpsc::Sender<Append>,
+    pending: Arc<AtomicI64>,
+    max_backlog: i64,
+}
+
+fn open_conn(path: &Path, synchronous: &str) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", synchronous)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS inbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            project_id INTEGER NOT NULL,
+            received_ms INTEGER NOT NULL,
+            kind INTEGER NOT NULL,
+            client_ip TEXT,
+            encoding TEXT,
+            meta TEXT,
+            body BLOB NOT NULL
+        );",
+    )?;
+    Ok(conn)
+}
+
+impl Inbox {
+    /// Opens the inbox, drops entries the store has already digested (`watermark`), and starts
+    /// the writer thread. `synchronous` is SQLite's `full` or `normal`.
+    pub fn open(
+        path: &Path,
+        watermark: i64,
+        synchronous: &str,
+        max_batch: usize,
+        max_backlog: u64,
+    ) -> anyhow::Result<Inbox> {
+        let writer_conn = open_conn(path, synchronous)?;
+        // Ids must stay above the store's watermark even if the inbox file was replaced.
+        writer_conn.execute("INSERT INTO inbox (id, project_id, received_ms, kind, body) VALUES (?1, 0, 0, 0, x'')", [watermark.max(0) + 1])
+            .ok();
+        writer_conn.execute(
+            "DELETE FROM inbox WHERE id <= ?1 OR (project_id = 0 AND length(body) = 0)",
+            [watermark],
+        )?;
+        let pending: i64 = writer_conn.query_row("SELECT count(*) FROM inbox", [], |r| r.get(0))?;
+        let pending = Arc::new(AtomicI64::new(pending));
+        let bell = Arc::new(Bell::default());
+        // A few batches' worth of waiting requests; beyond that, senders wait (back-pressure).
+        let (tx, rx) = mpsc::channel(max_batch * 4);
+        let thread_bell = bell.clone();
+        let thread_pending = pending.clone();
+        std::thread::Builder::new()
+            .name("inbox-writer".into())
+            .spawn(move || write_loop(writer_conn, rx, max_batch, thread_bell, thread_pending))?;
+        let reader = open_conn(path, synchronous)?;
+        let writer = InboxWriter {
+            tx,
+            pending: pending.clone(),
+            max_backlog: max_backlog as i64,
+        };
+        Ok(Inbox {
+            reader: Mutex::new(reader),
+            bell,
+            pending,
+            writer,
+        })
+    }
+
+    /// The handle ingest uses.
+    pub fn writer(&self) -> InboxWriter {
+        self.writer.clone()
+    }
+
+    /// Entries committed but not yet digested.
+    pub fn pending(&self) -> i64 {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    /// Up to `limit` entries after `after_id`, oldest first.
+    pub fn claim(&self, after_id: i64, limit: usize) -> anyhow::Result<Vec<Claimed>> {
+        let conn = self.reader.lock().unwrap_or_else(|p| p.into_inner());
+        let mut st = conn.prepare_cached(
+            "SELECT id, project_id, received_ms, kind, client_ip, encoding, meta, body FROM inbox
+             WHERE id > ?1 ORDER BY id LIMIT ?2",
+        )?;
+        let rows = st.query_map(params![after_id, limit as i64], |r| {
+            let body: Vec<u8> = r.get(7)?;
+            Ok(Claimed {
+                id: r.get(0)?,
+                entry: Entry {
+                    project_id: r.get(1)?,
+                    received_ms: r.get(2)?,
+                    kind: EntryKind::from_i64(r.get(3)?),
+                    client_ip: r.get(4)?,
+                    encoding: r.get(5)?,
+                    meta: r.get(6)?,
+                    body: Bytes::from(body),
+                },
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Forgets entries up to and including `id`: the store has them.
+    pub fn delete_through(&self, id: i64) -> anyhow::Result<()> {
+        let conn = self.reader.lock().unwrap_or_else(|p| p.into_inner());
+        let n = conn.execute("DELETE FROM inbox WHERE id <= ?1", [id])?;
+        self.pending.fetch_sub(n as i64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Waits until something new is committed or `timeout` passes.
+    pub fn wait(&self, seen: &mut u64, timeout: Duration) {
+        let guard = self.bell.rung.lock().unwrap_or_else(|p| p.into_inner());
+        let (guard, _) = self
+            .bell
+            .cond
+            .wait_timeout_while(guard, timeout, |rung| *rung == *seen)
+            .unwrap_or_else(|p| p.into_inner());
+        *seen = *guard;
+    }
+
+    /// Wakes a digest waiting in [`Inbox::wait`] (used at shutdown).
+    pub fn ring(&self) {
+        ring(&self.bell);
+    }
+}
+
+fn ring(bell: &Bell) {
+    let mut rung = bell.rung.lock().unwrap_or_else(|p| p.into_inner());
+    *rung += 1;
+    bell.cond.notify_all();
+}
+
+impl InboxWriter {
+    /// Appends one entry and returns its id once it is committed to disk.
+    pub async fn append(&self, entry: Entry) -> Result<i64, InboxError> {
+        let pending = self.pending.load(Ordering::Relaxed);
+        if pending >= self.max_backlog {
+            return Err(InboxError::Full(pending));
+        }
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Append { entry, done })
+            .await
+            .map_err(|_| InboxError::Closed)?;
+        wait.await.map_err(|_| InboxError::Closed)?
+    }
+
+    /// Entries committed but not yet digested.
+    pub fn pending(&self) -> i64 {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    /// The backlog bound.
+    pub fn max_backlog(&self) -> i64 {
+        self.max_backlog
+    }
+}
+
+fn write_loop(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<Append>,
+    max_batch: usize,
+    bell: Arc<Bell>,
+    pending: Arc<AtomicI64>,
+) {
+    let mut batch: Vec<Append> = Vec::with_capacity(max_batch);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        // Whatever queued up during the previous commit rides along in this one: that is the group commit.
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(a) => batch.push(a),
+                Err(_) => break,
+            }
+        }
+        let result = commit(&mut conn, &batch);
+        match result {
+            Ok(ids) => {
+                pending.fetch_add(ids.len() as i64, Ordering::Relaxed);
+                for (append, id) in batch.drain(..).zip(ids) {
+                    let _ = append.done.send(Ok(id));
+                }
+                ring(&bell);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, n = batch.len(), "inbox commit failed; the clients get 503 and will retry");
+                for append in batch.drain(..) {
+                    let _ = append.done.send(Err(InboxError::Io(e.to_string())));
+                }
+            }
+        }
+    }
+    tracing::debug!("inbox writer stopped");
+}
+
+fn commit(conn: &mut Connection, batch: &[Append]) -> rusqlite::Result<Vec<i64>> {
+    let tx = conn.transaction()?;
+    let mut ids = Vec::with_capacity(batch.len());
+    {
+        let mut st = tx.prepare_cached(
+            "INSERT INTO inbox (project_id, received_ms, kind, client_ip, encoding, meta, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        for a in batch {
+            let e = &a.entry;
+            st.execute(params![
+                e.project_id,
+                e.received_ms,
+                e.kind as i64,
+                e.client_ip,
+                e.encoding,
+                e.meta,
+                e.body.as_ref()
+            ])?;
+            ids.push(tx.last_insert_rowid());
+        }
+    }
+    tx.commit()?;
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: u8) -> Entry {
+        Entry {
+            project_id: 1,
+            received_ms: 1000 + n as i64,
+            kind: EntryKind::Envelope,
+            client_ip: Some("127.0.0.1".into()),
+            encoding: None,
+            meta: None,
+            body: Bytes::from(vec![n; 10]),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn appended_entries_are_claimed_in_order_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inbox.sqlite");
+        let mut ids = Vec::new();
+        {
+            let inbox = Inbox::open(&path, 0, "full", 16, 100).unwrap();
+            let w = inbox.writer();
+            let handles: Vec<_> = (0..20u8)
+                .map(|n| {
+                    let w = w.clone();
+                    tokio::spawn(async move { w.append(entry(n)).await.unwrap() })
+                })
+                .collect();
+            for h in handles {
+                ids.push(h.await.unwrap());
+            }
+            assert_eq!(inbox.pending(), 20);
+        }
+        ids.sort();
+        let watermark = ids[4];
+        let inbox = Inbox::open(&path, watermark, "full", 16, 100).unwrap();
+        let claimed = inbox.claim(watermark, 100).unwrap();
+        assert_eq!(claimed.len(), 15);
+        assert_eq!(inbox.pending(), 15);
+        assert!(claimed.windows(2).all(|w| w[0].id < w[1].id));
+        inbox.delete_through(claimed[9].id).unwrap();
+        assert_eq!(inbox.pending(), 5);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn full_backlog_refuses_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let inbox = Inbox::open(&dir.path().join("inbox.sqlite"), 0, "normal", 16, 2).unwrap();
+        let w = inbox.writer();
+        w.append(entry(1)).await.unwrap();
+        w.append(entry(2)).await.unwrap();
+        assert!(matches!(w.append(entry(3)).await, Err(InboxError::Full(2))));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ids_stay_above_the_watermark_after_the_inbox_is_emptied() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inbox.sqlite");
+        let inbox = Inbox::open(&path, 41, "full", 16, 100).unwrap();
+        let id = inbox.writer().append(entry(1)).await.unwrap();
+        assert!(id > 41, "{id}");
+    }
+}

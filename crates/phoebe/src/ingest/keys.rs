@@ -1,0 +1,103 @@
+//! The in-memory map from DSN public key to project, so authentication never touches the
+//! database on the hot path. A miss asks the store for that one key, so keys made by
+//! `phoebe project create` while the server runs work at once; unknown keys are remembered for a
+//! second (in a bounded map) so a flood of random keys cannot become a flood of queries.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::store::Store;
+
+/// What ingest needs to know about a key.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KeyInfo {
+    /// The project the key belongs to.
+    pub project_id: i64,
+    /// Disabled keys get 403.
+    pub is_active: bool,
+}
+
+/// Public key → project, filled from the store on a miss.
+pub struct KeyCache {
+    store: Arc<dyn Store>,
+    keys: RwLock<HashMap<String, KeyInfo>>,
+    unknown: Mutex<HashMap<String, Instant>>,
+}
+
+const NEGATIVE_TTL: Duration = Duration::from_secs(1);
+const MAX_NEGATIVE: usize = 10_000;
+
+impl KeyCache {
+    /// Loads every key.
+    pub fn new(store: Arc<dyn Store>) -> anyhow::Result<KeyCache> {
+        let map = store
+            .all_keys()?
+            .into_iter()
+            .map(|k| {
+                (
+                    k.public_key,
+                    KeyInfo {
+                        project_id: k.project_id,
+                        is_active: k.is_active,
+                    },
+                )
+            })
+            .collect();
+        Ok(KeyCache {
+            store,
+            keys: RwLock::new(map),
+            unknown: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The cached answer only (no I/O).
+    pub fn lookup_cached(&self, public_key: &str) -> Option<KeyInfo> {
+        self.keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(public_key)
+            .copied()
+    }
+
+    /// Looks a key up, asking the store on a miss: call it off the async runtime.
+    pub fn lookup_blocking(&self, public_key: &str) -> Option<KeyInfo> {
+        if let Some(info) = self.lookup_cached(public_key) {
+            return Some(info);
+        }
+        {
+            let unknown = self.unknown.lock().unwrap_or_else(|p| p.into_inner());
+            if unknown
+                .get(public_key)
+                .is_some_and(|t| t.elapsed() < NEGATIVE_TTL)
+            {
+                return None;
+            }
+        }
+        match self.store.key_by_public(public_key) {
+            Ok(Some(k)) => {
+                let info = KeyInfo {
+                    project_id: k.project_id,
+                    is_active: k.is_active,
+                };
+                self.keys
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(k.public_key, info);
+                Some(info)
+            }
+            Ok(None) => {
+                let mut unknown = self.unknown.lock().unwrap_or_else(|p| p.into_inner());
+                if unknown.len() >= MAX_NEGATIVE {
+                    unknown.clear();
+                }
+                unknown.insert(public_key.to_string(), Instant::now());
+                None
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "looking up a DSN key failed");
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,515 @@
+//! Operations people perform, whatever face they use: the REST API ([`crate::api`]), the CLI
+//! ([`crate::cli`]) and later the dashboard all call these and nothing below them.
+//!
+//! API Boundary. Architecture invariant: `api` and `cli` call `ops`, never `store`.
+
+pub mod query;
+
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::store::*;
+
+/// Why an operation failed, in terms a person can act on.
+#[derive(Debug, Error)]
+pub enum OpsError {
+    /// The thing does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The request is wrong; the message says how.
+    #[error("{0}")]
+    Invalid(String),
+    /// A name is taken.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// Storage failed.
+    #[error("{0}")]
+    Store(String),
+}
+
+impl From<StoreError> for OpsError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => OpsError::NotFound(what),
+            StoreError::Conflict(what) => OpsError::Conflict(what),
+            StoreError::Invalid(msg) => OpsError::Invalid(msg),
+            StoreError::Database(msg) => OpsError::Store(msg),
+        }
+    }
+}
+
+impl From<query::QueryError> for OpsError {
+    fn from(e: query::QueryError) -> Self {
+        OpsError::Invalid(e.to_string())
+    }
+}
+
+/// Event counts per bucket: (bucket start in unix seconds, count), oldest first.
+pub type Series = Vec<(i64, i64)>;
+
+/// Result of an operation.
+pub type OpsResult<T> = Result<T, OpsError>;
+
+/// What a first start created.
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    /// The organization.
+    pub org: Org,
+    /// The first project.
+    pub project: Project,
+    /// Its DSN.
+    pub dsn: String,
+    /// The admin's login.
+    pub admin_login: String,
+    /// The generated admin password, when none was given (printed once, never stored in clear).
+    pub generated_password: Option<String>,
+}
+
+/// A request for a page of issues, as the API and CLI receive it.
+#[derive(Debug, Clone, Default)]
+pub struct IssueListRequest {
+    /// Restrict to one project (slug or id) of the organization.
+    pub project: Option<String>,
+    /// Organization slug (default: the only/first one).
+    pub org: Option<String>,
+    /// Search query; `None` means Sentry's default `is:unresolved`.
+    pub query: Option<String>,
+    /// `24h`, `14d` ...: only issues seen in that period.
+    pub stats_period: Option<String>,
+    /// `date`, `new`, `freq`, `user`.
+    pub sort: Option<String>,
+    /// Opaque cursor from a previous page.
+    pub cursor: Option<String>,
+    /// Page size (1-100, default 25).
+    pub limit: Option<i64>,
+}
+
+/// One page of issues.
+#[derive(Debug, Clone)]
+pub struct IssuePage {
+    /// The issues.
+    pub issues: Vec<Issue>,
+    /// Offset of this page.
+    pub offset: i64,
+    /// Page size asked for.
+    pub limit: i64,
+    /// Whether a next page exists.
+    pub has_next: bool,
+}
+
+/// The operations, bound to one store.
+#[derive(Clone)]
+pub struct Ops {
+    store: Arc<dyn Store>,
+    public_url: String,
+}
+
+/// Parses Sentry's `statsPeriod` (`90m`, `24h`, `14d`, `2w`) into milliseconds.
+pub fn parse_period_ms(s: &str) -> Option<i64> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
+    let n: i64 = num.parse().ok()?;
+    let unit_ms = match unit {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 7 * 86_400_000,
+        _ => return None,
+    };
+    n.checked_mul(unit_ms)
+}
+
+fn random_hex(bytes: usize) -> String {
+    (0..bytes)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect()
+}
+
+/// Hashes a password for storage (argon2id, default parameters).
+pub fn hash_password(password: &str) -> OpsResult<String> {
+    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
+        .map_err(|e| OpsError::Invalid(format!("cannot make a salt: {e}")))?;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| OpsError::Invalid(format!("cannot hash password: {e}")))
+}
+
+/// Checks a password against a stored hash.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+fn token_hash(token: &str) -> String {
+    let digest = Sha256::digest(token.trim().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Ops {
+    /// Operations on `store`; `public_url` is how SDKs and people reach this server.
+    pub fn new(store: Arc<dyn Store>, public_url: &str) -> Ops {
+        Ops {
+            store,
+            public_url: public_url.trim_end_matches('/').to_string(),
+        }
+    }
+
+    /// The store, for the server's own plumbing (key cache, digest).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The public base URL.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// The DSN of a key: `{scheme}://{key}@{host}{prefix}/{project}`.
+    pub fn dsn(&self, key: &ProjectKey) -> String {
+        let (scheme, rest) = self
+            .public_url
+            .split_once("://")
+            .unwrap_or(("http", &self.public_url));
+        format!("{scheme}://{}@{rest}/{}", key.public_key, key.project_id)
+    }
+
+    /// On an empty database: an organization, an admin and a first project. `None` otherwise.
+    pub fn bootstrap(
+        &self,
+        admin_login: &str,
+        admin_password: Option<&str>,
+    ) -> OpsResult<Option<Bootstrap>> {
+        if !self.store.orgs()?.is_empty() {
+            return Ok(None);
+        }
+        let org = self.store.create_org("phoebe", "Phoebe")?;
+        let generated = admin_password.is_none().then(|| random_hex(12));
+        let password = admin_password
+            .map(str::to_string)
+            .or_else(|| generated.clone())
+            .unwrap_or_default();
+        self.store
+            .create_user(org.id, admin_login, &hash_password(&password)?, "owner")?;
+        let (project, key) = self
+            .store
+            .create_project(org.id, "default", "Default", None)?;
+        let dsn = self.dsn(&key);
+        Ok(Some(Bootstrap {
+            org,
+            project,
+            dsn,
+            admin_login: admin_login.into(),
+            generated_password: generated,
+        }))
+    }
+
+    fn org(&self, slug: Option<&str>) -> OpsResult<Org> {
+        let orgs = self.store.orgs()?;
+        match slug {
+            Some(s) => orgs
+                .into_iter()
+                .find(|o| o.slug == s)
+                .ok_or(OpsError::NotFound("organization")),
+            None => orgs.into_iter().next().ok_or_else(|| {
+                OpsError::Invalid("no organization yet: run `phoebe serve` once".into())
+            }),
+        }
+    }
+
+    /// All organizations.
+    pub fn orgs(&self) -> OpsResult<Vec<Org>> {
+        Ok(self.store.orgs()?)
+    }
+
+    /// Creates a project and returns it with its DSN.
+    pub fn create_project(
+        &self,
+        org: Option<&str>,
+        slug: &str,
+        name: Option<&str>,
+        platform: Option<&str>,
+    ) -> OpsResult<(Project, String)> {
+        let org = self.org(org)?;
+        let (project, key) =
+            self.store
+                .create_project(org.id, slug, name.unwrap_or(slug), platform)?;
+        Ok((project, self.dsn(&key)))
+    }
+
+    /// Projects with their keys.
+    pub fn projects(&self) -> OpsResult<Vec<(Project, Vec<ProjectKey>)>> {
+        let projects = self.store.projects()?;
+        projects
+            .into_iter()
+            .map(|p| {
+                let keys = self.store.project_keys(p.id)?;
+                Ok((p, keys))
+            })
+            .collect()
+    }
+
+    /// One project by organization and slug (or id).
+    pub fn project(&self, org: &str, project: &str) -> OpsResult<Project> {
+        Ok(self.store.project_by_slug(org, project)?)
+    }
+
+    /// One project by id.
+    pub fn project_by_id(&self, id: i64) -> OpsResult<Project> {
+        Ok(self.store.project(id)?)
+    }
+
+    /// Finds a project by slug or id in any organization (the CLI's `--project`).
+    pub fn find_project(&self, name: &str) -> OpsResult<Project> {
+        self.store
+            .projects()?
+            .into_iter()
+            .find(|p| p.slug == name || p.id.to_string() == name)
+            .ok_or(OpsError::NotFound("project"))
+    }
+
+    /// Mints an API token for a user; only its hash is stored.
+    pub fn create_token(&self, login: &str, label: &str) -> OpsResult<String> {
+        let user = self.store.user_by_login(login)?;
+        let token = format!("sntryu_{}", random_hex(32));
+        self.store
+            .create_token(user.id, &token_hash(&token), label)?;
+        Ok(token)
+    }
+
+    /// The user a bearer token belongs to.
+    pub fn authenticate_token(&self, token: &str) -> OpsResult<Option<User>> {
+        Ok(self.store.user_by_token(&token_hash(token))?)
+    }
+
+    /// Creates a user in the organization.
+    pub fn create_user(
+        &self,
+        org: Option<&str>,
+        login: &str,
+        password: &str,
+        role: &str,
+    ) -> OpsResult<User> {
+        if password.len() < 8 {
+            return Err(OpsError::Invalid(
+                "a password needs at least 8 characters".into(),
+            ));
+        }
+        let org = self.org(org)?;
+        Ok(self
+            .store
+            .create_user(org.id, login, &hash_password(password)?, role)?)
+    }
+
+    /// A page of issues.
+    pub fn list_issues(&self, req: &IssueListRequest) -> OpsResult<IssuePage> {
+        let limit = req.limit.unwrap_or(25).clamp(1, 100);
+        let offset = match &req.cursor {
+            Some(c) => parse_cursor(c).ok_or_else(|| {
+                OpsError::Invalid(format!(
+                    "bad cursor {c:?}: pass the cursor from a Link header"
+                ))
+            })?,
+            None => 0,
+        };
+        let mut q = IssueQuery {
+            limit: limit + 1,
+            offset,
+            ..Default::default()
+        };
+        if let Some(project) = &req.project {
+            let p = match &req.org {
+                Some(org) => self.store.project_by_slug(org, project)?,
+                None => self.find_project(project)?,
+            };
+            q.project_ids.push(p.id);
+        } else if let Some(org) = &req.org {
+            let org = self.org(Some(org))?;
+            q.project_ids = self
+                .store
+                .projects()?
+                .into_iter()
+                .filter(|p| p.org_id == org.id)
+                .map(|p| p.id)
+                .collect();
+            if q.project_ids.is_empty() {
+                return Ok(IssuePage {
+                    issues: vec![],
+                    offset,
+                    limit,
+                    has_next: false,
+                });
+            }
+        }
+        query::parse_into(req.query.as_deref().unwrap_or("is:unresolved"), &mut q)?;
+        if let Some(period) = &req.stats_period {
+            let ms = parse_period_ms(period).ok_or_else(|| {
+                OpsError::Invalid(format!("bad statsPeriod {period:?}: use e.g. 24h or 14d"))
+            })?;
+            q.seen_since_ms = Some(chrono::Utc::now().timestamp_millis() - ms);
+        }
+        q.sort = match req.sort.as_deref() {
+            None | Some("date") | Some("") => IssueSort::LastSeen,
+            Some("new") => IssueSort::FirstSeen,
+            Some("freq") => IssueSort::Events,
+            Some("user") => IssueSort::Users,
+            Some(other) => {
+                return Err(OpsError::Invalid(format!(
+                    "unknown sort {other:?}: use date, new, freq or user"
+                )))
+            }
+        };
+        let mut issues = self.store.issues(&q)?;
+        let has_next = issues.len() as i64 > limit;
+        issues.truncate(limit as usize);
+        Ok(IssuePage {
+            issues,
+            offset,
+            limit,
+            has_next,
+        })
+    }
+
+    /// One issue.
+    pub fn issue(&self, id: i64) -> OpsResult<Issue> {
+        Ok(self.store.issue(id)?)
+    }
+
+    /// Event counts of issues per bucket over the last `period_ms`, oldest bucket first.
+    pub fn issue_stats(
+        &self,
+        issue_ids: &[i64],
+        period_ms: i64,
+        bucket_ms: i64,
+    ) -> OpsResult<Vec<(i64, Series)>> {
+        const HOUR_MS: i64 = 3_600_000;
+        let now = chrono::Utc::now().timestamp_millis();
+        let bucket_ms = bucket_ms.max(HOUR_MS);
+        let first = (now - period_ms).div_euclid(bucket_ms) * bucket_ms + bucket_ms;
+        let n = ((now.div_euclid(bucket_ms) * bucket_ms - first) / bucket_ms + 1).max(1) as usize;
+        let rows = self.store.issue_hourly(issue_ids, first)?;
+        Ok(issue_ids
+            .iter()
+            .map(|id| {
+                let mut series: Vec<(i64, i64)> = (0..n)
+                    .map(|i| ((first + i as i64 * bucket_ms) / 1000, 0))
+                    .collect();
+                for (issue, hour, count) in rows.iter().filter(|r| r.0 == *id) {
+                    let _ = issue;
+                    let idx = ((hour - first).div_euclid(bucket_ms)) as usize;
+                    if let Some(slot) = series.get_mut(idx) {
+                        slot.1 += count;
+                    }
+                }
+                (*id, series)
+            })
+            .collect())
+    }
+
+    /// Tag value counts of an issue.
+    pub fn issue_tags(&self, id: i64) -> OpsResult<Vec<TagCount>> {
+        self.store.issue(id)?;
+        Ok(self.store.issue_tags(id, 10)?)
+    }
+
+    /// Changes an issue's status.
+    pub fn set_issue_status(&self, id: i64, status: &str) -> OpsResult<Issue> {
+        let status = IssueStatus::parse(status).ok_or_else(|| {
+            OpsError::Invalid(format!(
+                "unknown status {status:?}: use resolved, unresolved or ignored"
+            ))
+        })?;
+        Ok(self.store.set_issue_status(id, status)?)
+    }
+
+    /// Events of an issue, newest first.
+    pub fn issue_events(
+        &self,
+        id: i64,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> OpsResult<(Vec<StoredEvent>, i64, bool)> {
+        self.store.issue(id)?;
+        let offset = match cursor {
+            Some(c) => {
+                parse_cursor(c).ok_or_else(|| OpsError::Invalid(format!("bad cursor {c:?}")))?
+            }
+            None => 0,
+        };
+        let limit = limit.clamp(1, 100);
+        let mut events = self.store.issue_events(id, offset, limit + 1)?;
+        let has_next = events.len() as i64 > limit;
+        events.truncate(limit as usize);
+        Ok((events, offset, has_next))
+    }
+
+    /// The newest or oldest event of an issue.
+    pub fn issue_event_edge(&self, id: i64, newest: bool) -> OpsResult<StoredEvent> {
+        self.store
+            .issue_event_edge(id, newest)?
+            .ok_or(OpsError::NotFound("event"))
+    }
+
+    /// One event of a project.
+    pub fn event(&self, project_id: i64, event_id: &str) -> OpsResult<StoredEvent> {
+        let id = uuid::Uuid::parse_str(event_id)
+            .map_err(|_| OpsError::Invalid(format!("{event_id:?} is not an event id")))?;
+        self.store
+            .event(project_id, id)?
+            .ok_or(OpsError::NotFound("event"))
+    }
+
+    /// The grouping explanation of an event's hash.
+    pub fn grouping(&self, project_id: i64, hash: &str) -> OpsResult<Option<serde_json::Value>> {
+        Ok(self
+            .store
+            .grouping(project_id, hash)?
+            .and_then(|g| serde_json::from_str(&g).ok()))
+    }
+}
+
+/// Cursors look like Sentry's (`<value>:<offset>:<is_prev>`); only the offset matters here.
+pub fn parse_cursor(c: &str) -> Option<i64> {
+    let mut parts = c.split(':');
+    let _value = parts.next()?;
+    let offset: i64 = parts.next()?.parse().ok()?;
+    (offset >= 0).then_some(offset)
+}
+
+/// The cursor for a page starting at `offset`.
+pub fn cursor(offset: i64, is_prev: bool) -> String {
+    format!("0:{offset}:{}", u8::from(is_prev))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods() {
+        assert_eq!(parse_period_ms("24h"), Some(86_400_000));
+        assert_eq!(parse_period_ms("14d"), Some(14 * 86_400_000));
+        assert_eq!(parse_period_ms("h"), None);
+        assert_eq!(parse_period_ms("5y"), None);
+    }
+
+    #[test]
+    fn cursors_round_trip() {
+        assert_eq!(parse_cursor(&cursor(50, false)), Some(50));
+        assert_eq!(parse_cursor("0:-1:0"), None);
+        assert_eq!(parse_cursor("junk"), None);
+    }
+
+    #[test]
+    fn passwords_verify() {
+        let h = hash_password("correct horse").unwrap();
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("wrong", &h));
+    }
+}

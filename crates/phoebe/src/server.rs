@@ -1,0 +1,192 @@
+//! The server: opens the store and the inbox, starts digest, builds the router (SDK ingest,
+//! `/api/0`, health and metrics) and serves it until shutdown. `run` takes a bound listener and
+//! a shutdown future, so tests run it on port 0.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::api::{self, ApiState};
+use crate::config::Config;
+use crate::digest::{Digester, ProcessOptions};
+use crate::inbox::Inbox;
+use crate::ingest::{self, keys::KeyCache, IngestState};
+use crate::ops::Ops;
+use crate::store::sqlite::SqliteStore;
+use crate::store::Store;
+use crate::telemetry::Metrics;
+
+/// State for health and metrics endpoints.
+struct Health {
+    store: Arc<dyn Store>,
+    inbox: Arc<Inbox>,
+    metrics: Arc<Metrics>,
+    max_backlog: i64,
+}
+
+/// Opens the main database, creating the data folder; errors say what to check.
+pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "creating the data folder {} (set --data-dir or PHOEBE_DATA_DIR to a writable folder)",
+            config.data_dir.display()
+        )
+    })?;
+    let path = config.database_path();
+    let store = SqliteStore::open(&path)
+        .with_context(|| format!("opening the database {}", path.display()))?;
+    Ok(Arc::new(store))
+}
+
+/// Runs Phoebe on `listener` until `shutdown` resolves, then drains and returns.
+pub async fn run(
+    config: Config,
+    store: Arc<dyn Store>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::default());
+    let watermark = store.digest_watermark()?;
+    let inbox_path = config.inbox_path();
+    let inbox = Arc::new(
+        Inbox::open(
+            &inbox_path,
+            watermark,
+            &config.inbox.synchronous,
+            config.inbox.max_batch,
+            config.inbox.max_backlog,
+        )
+        .with_context(|| format!("opening the inbox {}", inbox_path.display()))?,
+    );
+    if inbox.pending() > 0 {
+        tracing::info!(
+            pending = inbox.pending(),
+            "digesting the backlog left by the previous run"
+        );
+    }
+    let digester = Digester::start(
+        store.clone(),
+        inbox.clone(),
+        metrics.clone(),
+        config.digest.batch_size,
+        ProcessOptions {
+            max_body_bytes: config.limits.max_envelope_bytes,
+            zstd_level: config.store.zstd_level,
+        },
+    )?;
+    let ingest_state = Arc::new(IngestState {
+        keys: KeyCache::new(store.clone())?,
+        inbox: inbox.writer(),
+        limits: config.limits.clone(),
+        metrics: metrics.clone(),
+    });
+    let api_state = Arc::new(ApiState {
+        ops: Ops::new(store.clone(), &config.public_url),
+    });
+    let health = Arc::new(Health {
+        store: store.clone(),
+        inbox: inbox.clone(),
+        metrics,
+        max_backlog: config.inbox.max_backlog as i64,
+    });
+
+    let app = Router::new()
+        .nest("/api/0", api::router(api_state))
+        .merge(
+            Router::new()
+                .route("/healthz", get(|| async { "ok" }))
+                .route("/readyz", get(readyz))
+                .route("/metrics", get(metrics_text))
+                .with_state(health),
+        )
+        .fallback_service(
+            Router::new()
+                .fallback(ingest::handle)
+                .with_state(ingest_state),
+        )
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a request handler panicked; answering 500");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                axum::Json(serde_json::json!({"detail": "internal error"})),
+            )
+                .into_response()
+        }));
+
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .context("serving HTTP")?;
+    tracing::info!("stopped accepting; finishing digest batch");
+    digester.stop();
+    drop(inbox);
+    Ok(())
+}
+
+async fn readyz(State(h): State<Arc<Health>>) -> impl IntoResponse {
+    let store = h.store.clone();
+    let db_ok = tokio::time::timeout(
+        Duration::from_secs(2),
+        tokio::task::spawn_blocking(move || store.ping()),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok_and(|r| r.is_ok()));
+    let pending = h.inbox.pending();
+    let backlog_ok = pending < h.max_backlog;
+    let status = if db_ok && backlog_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        axum::Json(
+            serde_json::json!({ "database": db_ok, "inbox_pending": pending, "inbox_max_backlog": h.max_backlog }),
+        ),
+    )
+}
+
+async fn metrics_text(State(h): State<Arc<Health>>) -> impl IntoResponse {
+    let store = h.store.clone();
+    let size = tokio::task::spawn_blocking(move || store.size_bytes().unwrap_or(0))
+        .await
+        .unwrap_or(0);
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        h.metrics.render(h.inbox.pending(), size),
+    )
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested");
+}

@@ -1,0 +1,125 @@
+//! Storage: one interface ([`Store`]) for everything Phoebe keeps, so ingest, digest, the API and
+//! the CLI never see SQL. The SQLite implementation lives in [`sqlite`]; a PostgreSQL one will
+//! sit beside it behind the same trait.
+//!
+//! Architecture invariant: only this module contains SQL.
+
+pub mod sqlite;
+mod types;
+
+pub use types::*;
+
+use thiserror::Error;
+
+/// What can go wrong in storage.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The thing asked for does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A unique name is taken.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// The request makes no sense (e.g. an empty slug).
+    #[error("{0}")]
+    Invalid(String),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(e.to_string())
+    }
+}
+
+/// Result of a store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything Phoebe keeps. Methods block: call them from a blocking thread
+/// (`tokio::task::spawn_blocking`), never directly on the async runtime.
+pub trait Store: Send + Sync + 'static {
+    // --- digest ---
+    /// The highest inbox id already digested (the exactly-once watermark).
+    fn digest_watermark(&self) -> StoreResult<i64>;
+    /// Writes one digested batch in one transaction, moving the watermark with it.
+    fn apply_digest_batch(&self, batch: &DigestBatch) -> StoreResult<BatchOutcome>;
+
+    // --- organizations, projects, keys ---
+    /// Creates an organization.
+    fn create_org(&self, slug: &str, name: &str) -> StoreResult<Org>;
+    /// All organizations.
+    fn orgs(&self) -> StoreResult<Vec<Org>>;
+    /// Creates a project with one active DSN key.
+    fn create_project(
+        &self,
+        org_id: i64,
+        slug: &str,
+        name: &str,
+        platform: Option<&str>,
+    ) -> StoreResult<(Project, ProjectKey)>;
+    /// Projects, in creation order.
+    fn projects(&self) -> StoreResult<Vec<Project>>;
+    /// One project by organization slug and project slug (or numeric id).
+    fn project_by_slug(&self, org_slug: &str, project: &str) -> StoreResult<Project>;
+    /// One project by id.
+    fn project(&self, id: i64) -> StoreResult<Project>;
+    /// The DSN keys of a project.
+    fn project_keys(&self, project_id: i64) -> StoreResult<Vec<ProjectKey>>;
+    /// Every key, for the ingest key cache.
+    fn all_keys(&self) -> StoreResult<Vec<ProjectKey>>;
+    /// One key by its public part.
+    fn key_by_public(&self, public_key: &str) -> StoreResult<Option<ProjectKey>>;
+
+    // --- settings the server records for the CLI ---
+    /// A recorded value (e.g. the URL the server last listened on).
+    fn meta(&self, key: &str) -> StoreResult<Option<String>>;
+    /// Records a value.
+    fn set_meta(&self, key: &str, value: &str) -> StoreResult<()>;
+
+    // --- users and tokens ---
+    /// Creates a user with an already hashed password and makes them a member of `org_id`.
+    fn create_user(
+        &self,
+        org_id: i64,
+        login: &str,
+        password_hash: &str,
+        role: &str,
+    ) -> StoreResult<User>;
+    /// Number of users.
+    fn count_users(&self) -> StoreResult<i64>;
+    /// One user by login.
+    fn user_by_login(&self, login: &str) -> StoreResult<User>;
+    /// Stores a new API token (by its hash) for a user.
+    fn create_token(&self, user_id: i64, token_hash: &str, label: &str) -> StoreResult<()>;
+    /// The user a token belongs to, if the token is valid.
+    fn user_by_token(&self, token_hash: &str) -> StoreResult<Option<User>>;
+
+    // --- issues and events ---
+    /// A page of issues matching a query.
+    fn issues(&self, query: &IssueQuery) -> StoreResult<Vec<Issue>>;
+    /// One issue.
+    fn issue(&self, id: i64) -> StoreResult<Issue>;
+    /// Hourly event counts of issues since `since_ms` (issue id, hour start in ms, count).
+    fn issue_hourly(&self, issue_ids: &[i64], since_ms: i64) -> StoreResult<Vec<(i64, i64, i64)>>;
+    /// Tag value counts of an issue, most frequent first, at most `per_key` values per key.
+    fn issue_tags(&self, issue_id: i64, per_key: usize) -> StoreResult<Vec<TagCount>>;
+    /// The grouping explanation recorded for a fingerprint hash.
+    fn grouping(&self, project_id: i64, hash: &str) -> StoreResult<Option<String>>;
+    /// Changes an issue's status.
+    fn set_issue_status(&self, id: i64, status: IssueStatus) -> StoreResult<Issue>;
+    /// Events of an issue, newest first, after an offset.
+    fn issue_events(&self, issue_id: i64, offset: i64, limit: i64)
+        -> StoreResult<Vec<StoredEvent>>;
+    /// The newest (or oldest) stored event of an issue.
+    fn issue_event_edge(&self, issue_id: i64, newest: bool) -> StoreResult<Option<StoredEvent>>;
+    /// One event by its id within a project.
+    fn event(&self, project_id: i64, event_id: uuid::Uuid) -> StoreResult<Option<StoredEvent>>;
+    /// Number of stored events (all projects).
+    fn count_events(&self) -> StoreResult<i64>;
+    /// Database size in bytes, for the benchmark and `/metrics`.
+    fn size_bytes(&self) -> StoreResult<u64>;
+    /// Cheap liveness check of the database.
+    fn ping(&self) -> StoreResult<()>;
+}

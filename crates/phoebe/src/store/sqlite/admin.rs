@@ -1,0 +1,250 @@
+//! Organizations, projects, DSN keys, users and tokens.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::now_ms;
+use crate::store::*;
+
+fn unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}
+
+fn check_slug(slug: &str) -> StoreResult<()> {
+    let ok = !slug.is_empty()
+        && slug.len() <= 50
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && !slug.bytes().all(|b| b.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "slug {slug:?} must be 1-50 characters of a-z, 0-9, '-' or '_', and not only digits"
+        )))
+    }
+}
+
+/// A new DSN public key: 32 lowercase hex characters, as SDKs and Relay expect.
+pub fn new_public_key() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn create_org(c: &mut Connection, slug: &str, name: &str) -> StoreResult<Org> {
+    check_slug(slug)?;
+    let created_ms = now_ms();
+    c.execute(
+        "INSERT INTO organizations (slug, name, created_ms) VALUES (?1, ?2, ?3)",
+        params![slug, name, created_ms],
+    )
+    .map_err(|e| {
+        if unique_violation(&e) {
+            StoreError::Conflict(format!("organization {slug:?}"))
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(Org {
+        id: c.last_insert_rowid(),
+        slug: slug.into(),
+        name: name.into(),
+        created_ms,
+    })
+}
+
+pub fn orgs(c: &Connection) -> StoreResult<Vec<Org>> {
+    let mut st =
+        c.prepare_cached("SELECT id, slug, name, created_ms FROM organizations ORDER BY id")?;
+    let rows = st.query_map([], |r| {
+        Ok(Org {
+            id: r.get(0)?,
+            slug: r.get(1)?,
+            name: r.get(2)?,
+            created_ms: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn create_project(
+    c: &mut Connection,
+    org_id: i64,
+    slug: &str,
+    name: &str,
+    platform: Option<&str>,
+) -> StoreResult<(Project, ProjectKey)> {
+    check_slug(slug)?;
+    let tx = c.transaction()?;
+    let org_slug: String = tx
+        .query_row(
+            "SELECT slug FROM organizations WHERE id = ?1",
+            [org_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or(StoreError::NotFound("organization"))?;
+    let created_ms = now_ms();
+    tx.execute(
+        "INSERT INTO projects (org_id, slug, name, platform, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![org_id, slug, name, platform, created_ms],
+    )
+    .map_err(|e| if unique_violation(&e) { StoreError::Conflict(format!("project {slug:?}")) } else { e.into() })?;
+    let project_id = tx.last_insert_rowid();
+    let public_key = new_public_key();
+    tx.execute(
+        "INSERT INTO project_keys (project_id, public_key, label, created_ms) VALUES (?1, ?2, 'Default', ?3)",
+        params![project_id, public_key, created_ms],
+    )?;
+    let key_id = tx.last_insert_rowid();
+    tx.commit()?;
+    let project = Project {
+        id: project_id,
+        org_id,
+        org_slug,
+        slug: slug.into(),
+        name: name.into(),
+        platform: platform.map(Into::into),
+        created_ms,
+    };
+    let key = ProjectKey {
+        id: key_id,
+        project_id,
+        public_key,
+        label: "Default".into(),
+        is_active: true,
+        created_ms,
+    };
+    Ok((project, key))
+}
+
+const PROJECT_COLUMNS: &str =
+    "p.id, p.org_id, o.slug, p.slug, p.name, p.platform, p.created_ms FROM projects p JOIN organizations o ON o.id = p.org_id";
+
+fn project_row(r: &Row) -> rusqlite::Result<Project> {
+    Ok(Project {
+        id: r.get(0)?,
+        org_id: r.get(1)?,
+        org_slug: r.get(2)?,
+        slug: r.get(3)?,
+        name: r.get(4)?,
+        platform: r.get(5)?,
+        created_ms: r.get(6)?,
+    })
+}
+
+pub fn projects(c: &Connection, id: Option<i64>) -> StoreResult<Vec<Project>> {
+    let sql = format!("SELECT {PROJECT_COLUMNS} WHERE ?1 IS NULL OR p.id = ?1 ORDER BY p.id");
+    let mut st = c.prepare_cached(&sql)?;
+    let rows = st.query_map([id], project_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn project_by_slug(c: &Connection, org_slug: &str, project: &str) -> StoreResult<Project> {
+    let sql = format!(
+        "SELECT {PROJECT_COLUMNS} WHERE o.slug = ?1 AND (p.slug = ?2 OR CAST(p.id AS TEXT) = ?2)"
+    );
+    c.query_row(&sql, params![org_slug, project], project_row)
+        .optional()?
+        .ok_or(StoreError::NotFound("project"))
+}
+
+pub fn keys(
+    c: &Connection,
+    project_id: Option<i64>,
+    public_key: Option<&str>,
+) -> StoreResult<Vec<ProjectKey>> {
+    let mut st = c.prepare_cached(
+        "SELECT id, project_id, public_key, label, is_active, created_ms FROM project_keys
+         WHERE (?1 IS NULL OR project_id = ?1) AND (?2 IS NULL OR public_key = ?2) ORDER BY id",
+    )?;
+    let rows = st.query_map(params![project_id, public_key], |r| {
+        Ok(ProjectKey {
+            id: r.get(0)?,
+            project_id: r.get(1)?,
+            public_key: r.get(2)?,
+            label: r.get(3)?,
+            is_active: r.get(4)?,
+            created_ms: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn create_user(
+    c: &mut Connection,
+    org_id: i64,
+    login: &str,
+    password_hash: &str,
+    role: &str,
+) -> StoreResult<User> {
+    if login.trim().is_empty() || login.len() > 100 {
+        return Err(StoreError::Invalid("a login is 1-100 characters".into()));
+    }
+    let tx = c.transaction()?;
+    tx.execute(
+        "INSERT INTO users (login, password_hash, created_ms) VALUES (?1, ?2, ?3)",
+        params![login, password_hash, now_ms()],
+    )
+    .map_err(|e| {
+        if unique_violation(&e) {
+            StoreError::Conflict(format!("user {login:?}"))
+        } else {
+            e.into()
+        }
+    })?;
+    let id = tx.last_insert_rowid();
+    tx.execute(
+        "INSERT INTO memberships (org_id, user_id, role) VALUES (?1, ?2, ?3)",
+        params![org_id, id, role],
+    )?;
+    tx.commit()?;
+    Ok(User {
+        id,
+        login: login.into(),
+        password_hash: password_hash.into(),
+        is_active: true,
+    })
+}
+
+fn user_row(r: &Row) -> rusqlite::Result<User> {
+    Ok(User {
+        id: r.get(0)?,
+        login: r.get(1)?,
+        password_hash: r.get(2)?,
+        is_active: r.get(3)?,
+    })
+}
+
+pub fn user_by_login(c: &Connection, login: &str) -> StoreResult<User> {
+    c.query_row(
+        "SELECT id, login, password_hash, is_active FROM users WHERE login = ?1",
+        [login],
+        user_row,
+    )
+    .optional()?
+    .ok_or(StoreError::NotFound("user"))
+}
+
+pub fn create_token(
+    c: &mut Connection,
+    user_id: i64,
+    token_hash: &str,
+    label: &str,
+) -> StoreResult<()> {
+    c.execute(
+        "INSERT INTO api_tokens (token_hash, user_id, label, created_ms) VALUES (?1, ?2, ?3, ?4)",
+        params![token_hash, user_id, label, now_ms()],
+    )?;
+    Ok(())
+}
+
+pub fn user_by_token(c: &Connection, token_hash: &str) -> StoreResult<Option<User>> {
+    Ok(c.query_row(
+        "SELECT u.id, u.login, u.password_hash, u.is_active FROM api_tokens t JOIN users u ON u.id = t.user_id
+         WHERE t.token_hash = ?1 AND u.is_active = 1",
+        [token_hash],
+        user_row,
+    )
+    .optional()?)
+}

@@ -1,0 +1,270 @@
+//! The SQLite implementation of [`Store`]: one writer connection (digest and admin writes are
+//! serialized, which is what SQLite wants) and a small pool of readers, all in WAL mode so
+//! reads never wait for the writer.
+
+mod admin;
+mod digest;
+mod read;
+mod schema;
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+
+use super::*;
+
+/// Readers kept open; more are opened on demand and dropped when the pool is full.
+const MAX_IDLE_READERS: usize = 8;
+
+/// Phoebe's data in one SQLite file.
+pub struct SqliteStore {
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    path: std::path::PathBuf,
+}
+
+/// Milliseconds since the epoch, now.
+pub(crate) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // 64 MiB page cache per connection (negative = KiB): the hot issue and tag rows stay in memory.
+    conn.pragma_update(None, "cache_size", -65536)?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        let mut conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // Digest deletes inbox rows only after this commit, so the store must be as durable as the inbox.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        configure(&conn)?;
+        migrate(&mut conn)?;
+        Ok(SqliteStore {
+            writer: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut conn)
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                        | OpenFlags::SQLITE_OPEN_URI,
+                )?;
+                configure(&c)?;
+                c
+            }
+        };
+        let result = f(&conn);
+        let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < MAX_IDLE_READERS {
+            pool.push(conn);
+        }
+        result
+    }
+}
+
+fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = schema::MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::Invalid(format!(
+            "the database is at schema version {version} but this phoebe knows only {known}: run a newer phoebe, or restore a backup"
+        )));
+    }
+    for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "migrated database schema");
+    }
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn digest_watermark(&self) -> StoreResult<i64> {
+        self.read(digest::watermark)
+    }
+
+    fn apply_digest_batch(&self, batch: &DigestBatch) -> StoreResult<BatchOutcome> {
+        self.write(|c| digest::apply(c, batch))
+    }
+
+    fn create_org(&self, slug: &str, name: &str) -> StoreResult<Org> {
+        self.write(|c| admin::create_org(c, slug, name))
+    }
+
+    fn orgs(&self) -> StoreResult<Vec<Org>> {
+        self.read(admin::orgs)
+    }
+
+    fn create_project(
+        &self,
+        org_id: i64,
+        slug: &str,
+        name: &str,
+        platform: Option<&str>,
+    ) -> StoreResult<(Project, ProjectKey)> {
+        self.write(|c| admin::create_project(c, org_id, slug, name, platform))
+    }
+
+    fn projects(&self) -> StoreResult<Vec<Project>> {
+        self.read(|c| admin::projects(c, None))
+    }
+
+    fn project_by_slug(&self, org_slug: &str, project: &str) -> StoreResult<Project> {
+        self.read(|c| admin::project_by_slug(c, org_slug, project))
+    }
+
+    fn project(&self, id: i64) -> StoreResult<Project> {
+        self.read(|c| admin::projects(c, Some(id)))?
+            .pop()
+            .ok_or(StoreError::NotFound("project"))
+    }
+
+    fn project_keys(&self, project_id: i64) -> StoreResult<Vec<ProjectKey>> {
+        self.read(|c| admin::keys(c, Some(project_id), None))
+    }
+
+    fn all_keys(&self) -> StoreResult<Vec<ProjectKey>> {
+        self.read(|c| admin::keys(c, None, None))
+    }
+
+    fn key_by_public(&self, public_key: &str) -> StoreResult<Option<ProjectKey>> {
+        Ok(self.read(|c| admin::keys(c, None, Some(public_key)))?.pop())
+    }
+
+    fn meta(&self, key: &str) -> StoreResult<Option<String>> {
+        self.read(|c| {
+            Ok(
+                c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                    .optional()?,
+            )
+        })
+    }
+
+    fn set_meta(&self, key: &str, value: &str) -> StoreResult<()> {
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                rusqlite::params![key, value],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn create_user(
+        &self,
+        org_id: i64,
+        login: &str,
+        password_hash: &str,
+        role: &str,
+    ) -> StoreResult<User> {
+        self.write(|c| admin::create_user(c, org_id, login, password_hash, role))
+    }
+
+    fn count_users(&self) -> StoreResult<i64> {
+        self.read(|c| Ok(c.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?))
+    }
+
+    fn user_by_login(&self, login: &str) -> StoreResult<User> {
+        self.read(|c| admin::user_by_login(c, login))
+    }
+
+    fn create_token(&self, user_id: i64, token_hash: &str, label: &str) -> StoreResult<()> {
+        self.write(|c| admin::create_token(c, user_id, token_hash, label))
+    }
+
+    fn user_by_token(&self, token_hash: &str) -> StoreResult<Option<User>> {
+        self.read(|c| admin::user_by_token(c, token_hash))
+    }
+
+    fn issues(&self, query: &IssueQuery) -> StoreResult<Vec<Issue>> {
+        self.read(|c| read::issues(c, query))
+    }
+
+    fn issue(&self, id: i64) -> StoreResult<Issue> {
+        self.read(|c| read::issue(c, id))
+    }
+
+    fn issue_hourly(&self, issue_ids: &[i64], since_ms: i64) -> StoreResult<Vec<(i64, i64, i64)>> {
+        self.read(|c| read::hourly(c, issue_ids, since_ms))
+    }
+
+    fn issue_tags(&self, issue_id: i64, per_key: usize) -> StoreResult<Vec<TagCount>> {
+        self.read(|c| read::tags(c, issue_id, per_key))
+    }
+
+    fn grouping(&self, project_id: i64, hash: &str) -> StoreResult<Option<String>> {
+        self.read(|c| read::grouping(c, project_id, hash))
+    }
+
+    fn set_issue_status(&self, id: i64, status: IssueStatus) -> StoreResult<Issue> {
+        self.write(|c| {
+            let n = c.execute(
+                "UPDATE issues SET status = ?2, is_regression = CASE WHEN ?2 = 'unresolved' THEN is_regression ELSE 0 END WHERE id = ?1",
+                rusqlite::params![id, status.as_str()],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound("issue"));
+            }
+            read::issue(c, id)
+        })
+    }
+
+    fn issue_events(
+        &self,
+        issue_id: i64,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        self.read(|c| read::issue_events(c, issue_id, offset, limit))
+    }
+
+    fn issue_event_edge(&self, issue_id: i64, newest: bool) -> StoreResult<Option<StoredEvent>> {
+        self.read(|c| read::issue_event_edge(c, issue_id, newest))
+    }
+
+    fn event(&self, project_id: i64, event_id: uuid::Uuid) -> StoreResult<Option<StoredEvent>> {
+        self.read(|c| read::event(c, project_id, event_id))
+    }
+
+    fn count_events(&self) -> StoreResult<i64> {
+        self.read(|c| Ok(c.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?))
+    }
+
+    fn size_bytes(&self) -> StoreResult<u64> {
+        let main = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+        let wal = std::fs::metadata(self.path.with_extension("sqlite-wal"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        Ok(main + wal)
+    }
+
+    fn ping(&self) -> StoreResult<()> {
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,212 @@
+//! Queries behind the issue list, issue detail and event views.
+
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+
+use crate::store::*;
+
+const ISSUE_COLUMNS: &str = "i.id, i.project_id, i.short_id, i.title, i.culprit, i.kind, i.metadata, i.level, i.status,
+    i.is_regression, i.first_seen_ms, i.last_seen_ms, i.times_seen, i.user_count, i.first_release, i.last_release,
+    i.platform, i.logger";
+
+fn issue_row(r: &Row) -> rusqlite::Result<Issue> {
+    let status: String = r.get(8)?;
+    Ok(Issue {
+        id: r.get(0)?,
+        project_id: r.get(1)?,
+        short_id: r.get(2)?,
+        title: r.get(3)?,
+        culprit: r.get(4)?,
+        kind: r.get(5)?,
+        metadata: r.get(6)?,
+        level: r.get(7)?,
+        status: IssueStatus::parse(&status).unwrap_or(IssueStatus::Unresolved),
+        is_regression: r.get(9)?,
+        first_seen_ms: r.get(10)?,
+        last_seen_ms: r.get(11)?,
+        times_seen: r.get(12)?,
+        user_count: r.get(13)?,
+        first_release: r.get(14)?,
+        last_release: r.get(15)?,
+        platform: r.get(16)?,
+        logger: r.get(17)?,
+    })
+}
+
+/// `%`, `_` and `\` are LIKE wildcards; a search for "100%" must match literally.
+fn like_pattern(word: &str) -> String {
+    let mut p = String::with_capacity(word.len() + 2);
+    p.push('%');
+    for ch in word.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
+}
+
+pub fn issues(c: &Connection, q: &IssueQuery) -> StoreResult<Vec<Issue>> {
+    let mut sql = format!("SELECT {ISSUE_COLUMNS} FROM issues i WHERE 1 = 1");
+    let mut args: Vec<Value> = Vec::new();
+    if !q.project_ids.is_empty() {
+        sql.push_str(" AND i.project_id IN (");
+        for (n, id) in q.project_ids.iter().enumerate() {
+            sql.push_str(if n == 0 { "?" } else { ", ?" });
+            args.push(Value::Integer(*id));
+        }
+        sql.push(')');
+    }
+    if let Some(status) = q.status {
+        sql.push_str(" AND i.status = ?");
+        args.push(Value::Text(status.as_str().into()));
+    }
+    if let Some(level) = &q.level {
+        sql.push_str(" AND i.level = ?");
+        args.push(Value::Text(level.clone()));
+    }
+    for (key, value) in &q.tags {
+        sql.push_str(" AND EXISTS (SELECT 1 FROM issue_tags t WHERE t.issue_id = i.id AND t.key = ? AND t.value = ?)");
+        args.push(Value::Text(key.clone()));
+        args.push(Value::Text(value.clone()));
+    }
+    for word in &q.text {
+        sql.push_str(" AND (i.title LIKE ? ESCAPE '\\' OR i.culprit LIKE ? ESCAPE '\\')");
+        let p = like_pattern(word);
+        args.push(Value::Text(p.clone()));
+        args.push(Value::Text(p));
+    }
+    if let Some(since) = q.seen_since_ms {
+        sql.push_str(" AND i.last_seen_ms >= ?");
+        args.push(Value::Integer(since));
+    }
+    sql.push_str(match q.sort {
+        IssueSort::LastSeen => " ORDER BY i.last_seen_ms DESC, i.id DESC",
+        IssueSort::FirstSeen => " ORDER BY i.first_seen_ms DESC, i.id DESC",
+        IssueSort::Events => " ORDER BY i.times_seen DESC, i.id DESC",
+        IssueSort::Users => " ORDER BY i.user_count DESC, i.id DESC",
+    });
+    sql.push_str(" LIMIT ? OFFSET ?");
+    args.push(Value::Integer(q.limit));
+    args.push(Value::Integer(q.offset));
+    let mut st = c.prepare_cached(&sql)?;
+    let rows = st.query_map(params_from_iter(args), issue_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn issue(c: &Connection, id: i64) -> StoreResult<Issue> {
+    let sql = format!("SELECT {ISSUE_COLUMNS} FROM issues i WHERE i.id = ?1");
+    c.query_row(&sql, [id], issue_row)
+        .optional()?
+        .ok_or(StoreError::NotFound("issue"))
+}
+
+pub fn hourly(
+    c: &Connection,
+    issue_ids: &[i64],
+    since_ms: i64,
+) -> StoreResult<Vec<(i64, i64, i64)>> {
+    let mut st = c.prepare_cached(
+        "SELECT issue_id, hour_ms, count FROM issue_hourly WHERE issue_id = ?1 AND hour_ms >= ?2",
+    )?;
+    let mut out = Vec::new();
+    for id in issue_ids {
+        let rows = st.query_map(params![id, since_ms], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+        for row in rows {
+            out.push(row?);
+        }
+    }
+    Ok(out)
+}
+
+pub fn tags(c: &Connection, issue_id: i64, per_key: usize) -> StoreResult<Vec<TagCount>> {
+    let mut st = c.prepare_cached(
+        "SELECT key, value, count, first_seen_ms, last_seen_ms FROM (
+            SELECT key, value, count, first_seen_ms, last_seen_ms,
+                   row_number() OVER (PARTITION BY key ORDER BY count DESC, value) AS n
+            FROM issue_tags WHERE issue_id = ?1)
+         WHERE n <= ?2 ORDER BY key, count DESC, value",
+    )?;
+    let rows = st.query_map(params![issue_id, per_key as i64], |r| {
+        Ok(TagCount {
+            key: r.get(0)?,
+            value: r.get(1)?,
+            count: r.get(2)?,
+            first_seen_ms: r.get(3)?,
+            last_seen_ms: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn grouping(c: &Connection, project_id: i64, hash: &str) -> StoreResult<Option<String>> {
+    Ok(c.query_row(
+        "SELECT grouping FROM issue_hashes WHERE project_id = ?1 AND hash = ?2",
+        params![project_id, hash],
+        |r| r.get(0),
+    )
+    .optional()?)
+}
+
+const EVENT_COLUMNS: &str =
+    "event_id, project_id, issue_id, timestamp_ms, received_ms, grouping_hash, grouping_variant, payload FROM events";
+
+fn event_row(r: &Row) -> rusqlite::Result<StoredEvent> {
+    let id: Vec<u8> = r.get(0)?;
+    let compressed: Vec<u8> = r.get(7)?;
+    let payload = zstd::decode_all(compressed.as_slice())
+        .ok()
+        .and_then(|raw| serde_json::from_slice(&raw).ok())
+        .unwrap_or(serde_json::Value::Null);
+    Ok(StoredEvent {
+        event_id: uuid::Uuid::from_slice(&id).unwrap_or_default(),
+        project_id: r.get(1)?,
+        issue_id: r.get(2)?,
+        timestamp_ms: r.get(3)?,
+        received_ms: r.get(4)?,
+        grouping_hash: r.get(5)?,
+        grouping_variant: r.get(6)?,
+        payload,
+        stored_bytes: compressed.len() as i64,
+    })
+}
+
+pub fn issue_events(
+    c: &Connection,
+    issue_id: i64,
+    offset: i64,
+    limit: i64,
+) -> StoreResult<Vec<StoredEvent>> {
+    let sql =
+        format!("SELECT {EVENT_COLUMNS} WHERE issue_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3");
+    let mut st = c.prepare_cached(&sql)?;
+    let rows = st.query_map(params![issue_id, limit, offset], event_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn issue_event_edge(
+    c: &Connection,
+    issue_id: i64,
+    newest: bool,
+) -> StoreResult<Option<StoredEvent>> {
+    let order = if newest { "DESC" } else { "ASC" };
+    let sql = format!("SELECT {EVENT_COLUMNS} WHERE issue_id = ?1 ORDER BY id {order} LIMIT 1");
+    Ok(c.query_row(&sql, [issue_id], event_row).optional()?)
+}
+
+pub fn event(
+    c: &Connection,
+    project_id: i64,
+    event_id: uuid::Uuid,
+) -> StoreResult<Option<StoredEvent>> {
+    let sql = format!("SELECT {EVENT_COLUMNS} WHERE project_id = ?1 AND event_id = ?2");
+    Ok(c.query_row(
+        &sql,
+        params![project_id, event_id.as_bytes().as_slice()],
+        event_row,
+    )
+    .optional()?)
+}

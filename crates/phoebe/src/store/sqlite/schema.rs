@@ -1,0 +1,143 @@
+//! The SQLite schema and its migrations, applied in order on open (`PRAGMA user_version`
+//! records how far a database has come). Never edit a shipped migration: add one.
+
+/// Migrations, oldest first. Index + 1 is the `user_version` after applying it.
+pub const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+
+CREATE TABLE organizations (
+    id INTEGER PRIMARY KEY,
+    slug TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    login TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    is_active INTEGER NOT NULL DEFAULT 1,
+    created_ms INTEGER NOT NULL
+);
+
+CREATE TABLE memberships (
+    org_id INTEGER NOT NULL,
+    user_id INTEGER NOT NULL,
+    role TEXT NOT NULL,
+    PRIMARY KEY (org_id, user_id)
+) WITHOUT ROWID;
+
+CREATE TABLE api_tokens (
+    id INTEGER PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    user_id INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+
+CREATE TABLE projects (
+    id INTEGER PRIMARY KEY,
+    org_id INTEGER NOT NULL,
+    slug TEXT NOT NULL,
+    name TEXT NOT NULL,
+    platform TEXT,
+    next_short_id INTEGER NOT NULL DEFAULT 1,
+    created_ms INTEGER NOT NULL,
+    UNIQUE (org_id, slug)
+);
+
+CREATE TABLE project_keys (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL,
+    public_key TEXT NOT NULL UNIQUE,
+    label TEXT NOT NULL,
+    is_active INTEGER NOT NULL DEFAULT 1,
+    created_ms INTEGER NOT NULL
+);
+
+CREATE TABLE issues (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL,
+    short_id INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    culprit TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    level TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'unresolved',
+    is_regression INTEGER NOT NULL DEFAULT 0,
+    first_seen_ms INTEGER NOT NULL,
+    last_seen_ms INTEGER NOT NULL,
+    times_seen INTEGER NOT NULL,
+    user_count INTEGER NOT NULL DEFAULT 0,
+    first_release TEXT,
+    last_release TEXT,
+    platform TEXT NOT NULL,
+    logger TEXT
+);
+CREATE INDEX issues_project_last_seen ON issues (project_id, last_seen_ms);
+CREATE INDEX issues_last_seen ON issues (last_seen_ms);
+
+-- Many fingerprint hashes may point at one issue (merges, algorithm upgrades).
+CREATE TABLE issue_hashes (
+    project_id INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    issue_id INTEGER NOT NULL,
+    algorithm TEXT NOT NULL,
+    grouping TEXT NOT NULL,
+    PRIMARY KEY (project_id, hash)
+) WITHOUT ROWID;
+
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL,
+    event_id BLOB NOT NULL,
+    issue_id INTEGER NOT NULL,
+    timestamp_ms INTEGER NOT NULL,
+    received_ms INTEGER NOT NULL,
+    grouping_hash TEXT NOT NULL,
+    grouping_variant TEXT NOT NULL,
+    payload BLOB NOT NULL
+);
+CREATE UNIQUE INDEX events_project_event_id ON events (project_id, event_id);
+CREATE INDEX events_issue ON events (issue_id, id);
+
+CREATE TABLE issue_hourly (
+    issue_id INTEGER NOT NULL,
+    hour_ms INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (issue_id, hour_ms)
+) WITHOUT ROWID;
+
+CREATE TABLE issue_tags (
+    issue_id INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    first_seen_ms INTEGER NOT NULL,
+    last_seen_ms INTEGER NOT NULL,
+    PRIMARY KEY (issue_id, key, value)
+) WITHOUT ROWID;
+CREATE INDEX issue_tags_lookup ON issue_tags (key, value, issue_id);
+
+CREATE TABLE releases (
+    project_id INTEGER NOT NULL,
+    version TEXT NOT NULL,
+    first_seen_ms INTEGER NOT NULL,
+    last_seen_ms INTEGER NOT NULL,
+    new_issues INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (project_id, version)
+) WITHOUT ROWID;
+
+-- Attachments, user feedback, sessions and client reports, kept for the features that will read them.
+CREATE TABLE kept_items (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL,
+    event_id BLOB,
+    item_type TEXT NOT NULL,
+    filename TEXT,
+    received_ms INTEGER NOT NULL,
+    payload BLOB NOT NULL
+);
+CREATE INDEX kept_items_project ON kept_items (project_id, item_type, id);
+"#];

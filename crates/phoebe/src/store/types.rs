@@ -1,0 +1,295 @@
+//! The values that cross the storage interface: what digest writes and what the read side gets.
+
+use uuid::Uuid;
+
+/// An organization.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Org {
+    /// Database id.
+    pub id: i64,
+    /// URL name.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// Creation time, ms since the epoch.
+    pub created_ms: i64,
+}
+
+/// A project: where one application's events go.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Project {
+    /// Numeric id; also the id in DSNs.
+    pub id: i64,
+    /// Owning organization.
+    pub org_id: i64,
+    /// Owning organization's slug.
+    pub org_slug: String,
+    /// URL name, unique within the organization.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// Platform hint (`python`, `javascript`, ...).
+    pub platform: Option<String>,
+    /// Creation time, ms.
+    pub created_ms: i64,
+}
+
+/// A DSN key of a project.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectKey {
+    /// Database id.
+    pub id: i64,
+    /// The project it sends to.
+    pub project_id: i64,
+    /// 32 lowercase hex characters.
+    pub public_key: String,
+    /// Human label.
+    pub label: String,
+    /// Disabled keys are refused with 403.
+    pub is_active: bool,
+    /// Creation time, ms.
+    pub created_ms: i64,
+}
+
+/// A person who can log in or hold API tokens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    /// Database id.
+    pub id: i64,
+    /// Login name.
+    pub login: String,
+    /// argon2 PHC string.
+    pub password_hash: String,
+    /// Disabled users cannot log in and their tokens stop working.
+    pub is_active: bool,
+}
+
+/// Triage state of an issue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssueStatus {
+    /// Needs attention.
+    Unresolved,
+    /// Fixed; a new event re-opens it as a regression.
+    Resolved,
+    /// Muted.
+    Ignored,
+}
+
+impl IssueStatus {
+    /// Wire and database name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IssueStatus::Unresolved => "unresolved",
+            IssueStatus::Resolved => "resolved",
+            IssueStatus::Ignored => "ignored",
+        }
+    }
+
+    /// Parses a wire name (`muted` is Sentry's old word for ignored).
+    pub fn parse(s: &str) -> Option<IssueStatus> {
+        match s {
+            "unresolved" => Some(IssueStatus::Unresolved),
+            "resolved" => Some(IssueStatus::Resolved),
+            "ignored" | "muted" => Some(IssueStatus::Ignored),
+            _ => None,
+        }
+    }
+}
+
+/// An issue: all events with one fingerprint, with its read-model counters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Issue {
+    /// Database id.
+    pub id: i64,
+    /// Project.
+    pub project_id: i64,
+    /// Per-project sequence number, shown as `PROJECT-1A`.
+    pub short_id: i64,
+    /// `Type: value` or the message.
+    pub title: String,
+    /// Where it happened.
+    pub culprit: String,
+    /// `error`, `default` or `csp`.
+    pub kind: String,
+    /// JSON object: `type`, `value`, `filename`, `function` or `title`.
+    pub metadata: String,
+    /// Level of the latest event.
+    pub level: String,
+    /// Triage state.
+    pub status: IssueStatus,
+    /// True when a resolved issue received a new event.
+    pub is_regression: bool,
+    /// First event time, ms.
+    pub first_seen_ms: i64,
+    /// Latest event time, ms.
+    pub last_seen_ms: i64,
+    /// Every event counted, stored or not.
+    pub times_seen: i64,
+    /// Distinct users.
+    pub user_count: i64,
+    /// Release of the first event.
+    pub first_release: Option<String>,
+    /// Release of the latest event.
+    pub last_release: Option<String>,
+    /// Platform of the first event.
+    pub platform: String,
+    /// Logger of the first event.
+    pub logger: Option<String>,
+}
+
+/// A stored event, payload decompressed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    /// The SDK's event id.
+    pub event_id: Uuid,
+    /// Project.
+    pub project_id: i64,
+    /// Issue it was grouped into.
+    pub issue_id: i64,
+    /// When it happened, ms.
+    pub timestamp_ms: i64,
+    /// When Phoebe received it, ms.
+    pub received_ms: i64,
+    /// The fingerprint hash that grouped it.
+    pub grouping_hash: String,
+    /// Which grouping variant produced the hash.
+    pub grouping_variant: String,
+    /// The normalized event JSON.
+    pub payload: serde_json::Value,
+    /// Stored (compressed) size in bytes.
+    pub stored_bytes: i64,
+}
+
+/// How many events of an issue carried one tag value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagCount {
+    /// Tag key.
+    pub key: String,
+    /// Tag value.
+    pub value: String,
+    /// Events with this value.
+    pub count: i64,
+    /// First event with it, ms.
+    pub first_seen_ms: i64,
+    /// Latest event with it, ms.
+    pub last_seen_ms: i64,
+}
+
+/// Issue list order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IssueSort {
+    /// Latest event first (Sentry `date`).
+    #[default]
+    LastSeen,
+    /// Newest issue first (`new`).
+    FirstSeen,
+    /// Most events first (`freq`).
+    Events,
+    /// Most users first (`user`).
+    Users,
+}
+
+/// A filtered, sorted page of issues.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IssueQuery {
+    /// Restrict to these projects (empty: all).
+    pub project_ids: Vec<i64>,
+    /// `is:` filter.
+    pub status: Option<IssueStatus>,
+    /// `level:` filter.
+    pub level: Option<String>,
+    /// `key:value` filters on tag counts (release, environment, browser, custom tags ...).
+    pub tags: Vec<(String, String)>,
+    /// Free-text words, matched against title and culprit.
+    pub text: Vec<String>,
+    /// Only issues seen since this time (ms).
+    pub seen_since_ms: Option<i64>,
+    /// Order.
+    pub sort: IssueSort,
+    /// Rows to skip.
+    pub offset: i64,
+    /// Rows to return.
+    pub limit: i64,
+}
+
+/// One digested event ready to be written.
+#[derive(Debug, Clone)]
+pub struct DigestedEvent {
+    /// Project.
+    pub project_id: i64,
+    /// Event id.
+    pub event_id: Uuid,
+    /// When it happened, ms.
+    pub timestamp_ms: i64,
+    /// When received, ms.
+    pub received_ms: i64,
+    /// `error`, `warning` ...
+    pub level: &'static str,
+    /// `error`, `default`, `csp`.
+    pub kind: &'static str,
+    /// Event platform.
+    pub platform: String,
+    /// Logger.
+    pub logger: Option<String>,
+    /// Release.
+    pub release: Option<String>,
+    /// Issue title.
+    pub title: String,
+    /// Issue culprit.
+    pub culprit: String,
+    /// Issue metadata JSON.
+    pub metadata: String,
+    /// Fingerprint hash.
+    pub hash: String,
+    /// Grouping variant name.
+    pub variant: &'static str,
+    /// Grouping explanation JSON (components), recorded once per hash.
+    pub grouping: String,
+    /// Tags to count (including `user`, `release`, `environment`, `level` ...).
+    pub tags: Vec<(String, String)>,
+    /// Distinct-user identity.
+    pub user: Option<String>,
+    /// zstd-compressed normalized payload.
+    pub payload_zstd: Vec<u8>,
+}
+
+/// A non-event item kept for later features (attachments, feedback, sessions, client reports).
+#[derive(Debug, Clone)]
+pub struct KeptItem {
+    /// Project.
+    pub project_id: i64,
+    /// Envelope event id, if any.
+    pub event_id: Option<Uuid>,
+    /// Item type as sent.
+    pub item_type: String,
+    /// Attachment file name, if any.
+    pub filename: Option<String>,
+    /// When received, ms.
+    pub received_ms: i64,
+    /// Raw payload.
+    pub payload: Vec<u8>,
+}
+
+/// One digest transaction's worth of work.
+#[derive(Debug, Clone, Default)]
+pub struct DigestBatch {
+    /// Events to group and store.
+    pub events: Vec<DigestedEvent>,
+    /// Other items to keep.
+    pub kept: Vec<KeptItem>,
+    /// The last inbox id this batch covers; becomes the new watermark.
+    pub last_inbox_id: i64,
+}
+
+/// What a digest batch changed, for logs and (later) alerts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BatchOutcome {
+    /// Events written.
+    pub stored: usize,
+    /// Events skipped because their id was already stored (redelivery).
+    pub duplicates: usize,
+    /// Issues created.
+    pub new_issues: Vec<i64>,
+    /// Resolved issues that came back.
+    pub regressions: Vec<i64>,
+}
