@@ -144,6 +144,11 @@ fn build_bodies(template: &Value, n: usize, issues: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// The benchmark's gzip'd envelopes from the built-in template (also used by the digest profile example).
+pub fn sample_bodies(n: usize, issues: usize) -> Vec<Vec<u8>> {
+    build_bodies(&builtin_template(), n, issues)
+}
+
 /// The server's counters, read from `/metrics`.
 fn server_metric(agent: &ureq::Agent, base: &str, name: &str) -> anyhow::Result<f64> {
     let text = agent

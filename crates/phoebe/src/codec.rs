@@ -58,6 +58,9 @@ pub enum DecodeError {
         /// The cap in bytes.
         cap: u64,
     },
+    /// The server's memory budget for request bodies is spent: try again later.
+    #[error("the server is busy decoding other requests; retry later")]
+    OverBudget,
     /// Not valid data for its encoding.
     #[error("could not decompress the {encoding} body: {reason}")]
     Corrupt {
@@ -68,26 +71,38 @@ pub enum DecodeError {
     },
 }
 
+/// Reads in chunks, asking `charge` before keeping each one, so a caller can bound the memory of
+/// all decoders running at once, not only of this one.
 fn read_capped(
     mut reader: impl Read,
     cap: u64,
     encoding: &'static str,
     size_hint: usize,
+    charge: &mut dyn FnMut(usize) -> bool,
 ) -> Result<Vec<u8>, DecodeError> {
+    const CHUNK: usize = 64 * 1024;
     let mut out = Vec::with_capacity(size_hint.min(cap as usize).min(1 << 20));
-    // One byte past the cap tells "exactly at the cap" from "over it" without reading further.
-    let n = reader
-        .by_ref()
-        .take(cap + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| DecodeError::Corrupt {
-            encoding,
-            reason: e.to_string(),
-        })?;
-    if n as u64 > cap {
-        return Err(DecodeError::TooLarge { cap });
+    let mut chunk = vec![0u8; CHUNK];
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => return Ok(out),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(DecodeError::Corrupt {
+                    encoding,
+                    reason: e.to_string(),
+                })
+            }
+        };
+        if (out.len() + n) as u64 > cap {
+            return Err(DecodeError::TooLarge { cap });
+        }
+        if !charge(n) {
+            return Err(DecodeError::OverBudget);
+        }
+        out.extend_from_slice(&chunk[..n]);
     }
-    Ok(out)
 }
 
 /// A zlib stream starts with a CMF/FLG pair whose 16-bit value is a multiple of 31 and whose
@@ -98,32 +113,62 @@ fn looks_like_zlib(b: &[u8]) -> bool {
 
 /// Decodes `input` with `encoding`, producing at most `cap` bytes.
 pub fn decode(encoding: Encoding, input: &[u8], cap: u64) -> Result<Vec<u8>, DecodeError> {
+    decode_metered(encoding, input, cap, &mut |_| true)
+}
+
+/// Like [`decode`], charging every decoded chunk to `charge` first (see `ingest::budget`).
+pub fn decode_metered(
+    encoding: Encoding,
+    input: &[u8],
+    cap: u64,
+    charge: &mut dyn FnMut(usize) -> bool,
+) -> Result<Vec<u8>, DecodeError> {
     let hint = input.len() * 4;
     match encoding {
         Encoding::Identity => {
             if input.len() as u64 > cap {
                 return Err(DecodeError::TooLarge { cap });
             }
+            if !charge(input.len()) {
+                return Err(DecodeError::OverBudget);
+            }
             Ok(input.to_vec())
         }
-        Encoding::Gzip => read_capped(flate2::read::MultiGzDecoder::new(input), cap, "gzip", hint),
-        Encoding::Deflate if looks_like_zlib(input) => {
-            read_capped(flate2::read::ZlibDecoder::new(input), cap, "deflate", hint)
-        }
+        Encoding::Gzip => read_capped(
+            flate2::read::MultiGzDecoder::new(input),
+            cap,
+            "gzip",
+            hint,
+            charge,
+        ),
+        Encoding::Deflate if looks_like_zlib(input) => read_capped(
+            flate2::read::ZlibDecoder::new(input),
+            cap,
+            "deflate",
+            hint,
+            charge,
+        ),
         Encoding::Deflate => read_capped(
             flate2::read::DeflateDecoder::new(input),
             cap,
             "deflate",
             hint,
+            charge,
         ),
-        Encoding::Brotli => read_capped(brotli::Decompressor::new(input, 4096), cap, "br", hint),
+        Encoding::Brotli => read_capped(
+            brotli::Decompressor::new(input, 4096),
+            cap,
+            "br",
+            hint,
+            charge,
+        ),
         Encoding::Zstd => {
             let decoder =
                 zstd::stream::read::Decoder::new(input).map_err(|e| DecodeError::Corrupt {
                     encoding: "zstd",
                     reason: e.to_string(),
                 })?;
-            read_capped(decoder, cap, "zstd", hint)
+            read_capped(decoder, cap, "zstd", hint, charge)
         }
     }
 }

@@ -29,6 +29,27 @@ pub struct RawConfig {
     pub digest: DigestConfig,
     /// Storage.
     pub store: StoreConfig,
+    /// The HTTP server.
+    pub server: ServerConfig,
+}
+
+/// `[server]`: the HTTP side's own bounds.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Request bodies (raw and decoded) held in memory at once; past it, ingest answers 503.
+    pub max_in_flight_bytes: u64,
+    /// A request that takes longer (slow clients included) is answered 408.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_in_flight_bytes: 256 << 20,
+            request_timeout_secs: 30,
+        }
+    }
 }
 
 /// `[inbox]`: the durable queue an acknowledged event waits in.
@@ -69,6 +90,7 @@ impl Default for RawConfig {
             inbox: InboxConfig::default(),
             digest: DigestConfig::default(),
             store: StoreConfig::default(),
+            server: ServerConfig::default(),
         }
     }
 }
@@ -114,6 +136,8 @@ pub struct Config {
     pub digest: DigestConfig,
     /// Store settings.
     pub store: StoreConfig,
+    /// HTTP server settings.
+    pub server: ServerConfig,
 }
 
 /// Top-level environment variables that are not `SECTION__KEY` overrides.
@@ -257,6 +281,7 @@ impl Config {
             inbox: raw.inbox,
             digest: raw.digest,
             store: raw.store,
+            server: raw.server,
         })
     }
 
@@ -270,6 +295,7 @@ impl Config {
             inbox: self.inbox.clone(),
             digest: self.digest.clone(),
             store: self.store.clone(),
+            server: self.server.clone(),
         };
         toml::to_string_pretty(&raw).unwrap_or_default()
     }

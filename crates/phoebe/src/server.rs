@@ -87,7 +87,22 @@ pub async fn run(
         inbox: inbox.writer(),
         limits: config.limits.clone(),
         metrics: metrics.clone(),
+        budget: ingest::budget::MemoryBudget::new(config.server.max_in_flight_bytes as usize),
     });
+    let refresher = {
+        let state = ingest_state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(ingest::keys::REFRESH_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let state = state.clone();
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || state.keys.reload()).await {
+                    tracing::warn!(error = %e, "reloading DSN keys failed; keeping the previous ones");
+                }
+            }
+        })
+    };
     let api_state = Arc::new(ApiState {
         ops: Ops::new(store.clone(), &config.public_url),
     });
@@ -99,7 +114,7 @@ pub async fn run(
     });
 
     let app = Router::new()
-        .nest("/api/0", api::router(api_state))
+        .merge(api::router(api_state))
         .merge(
             Router::new()
                 .route("/healthz", get(|| async { "ok" }))
@@ -112,6 +127,10 @@ pub async fn run(
                 .fallback(ingest::handle)
                 .with_state(ingest_state),
         )
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(config.server.request_timeout_secs.max(1)),
+        ))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a request handler panicked; answering 500");
             (
@@ -128,6 +147,7 @@ pub async fn run(
     .with_graceful_shutdown(shutdown)
     .await
     .context("serving HTTP")?;
+    refresher.abort();
     tracing::info!("stopped accepting; finishing digest batch");
     digester.stop();
     drop(inbox);

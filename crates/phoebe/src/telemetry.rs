@@ -42,12 +42,16 @@ pub struct Metrics {
     pub digest_events_duplicate: Counter,
     /// Issues created.
     pub digest_issues_created: Counter,
+    /// Microseconds digest spent decoding, normalizing, grouping and compressing.
+    pub digest_process_micros: Counter,
+    /// Microseconds digest spent writing batches to the store.
+    pub digest_store_micros: Counter,
 }
 
 impl Metrics {
     /// Prometheus text exposition, with the gauges passed in.
     pub fn render(&self, inbox_pending: i64, store_bytes: u64) -> String {
-        let counters: [(&str, &str, &Counter); 7] = [
+        let counters: [(&str, &str, &Counter); 9] = [
             (
                 "phoebe_ingest_accepted_total",
                 "SDK requests accepted.",
@@ -82,6 +86,16 @@ impl Metrics {
                 "phoebe_digest_issues_created_total",
                 "Issues created.",
                 &self.digest_issues_created,
+            ),
+            (
+                "phoebe_digest_process_micros_total",
+                "Microseconds spent decoding, normalizing, grouping and compressing.",
+                &self.digest_process_micros,
+            ),
+            (
+                "phoebe_digest_store_micros_total",
+                "Microseconds spent writing digest batches to the store.",
+                &self.digest_store_micros,
             ),
         ];
         let mut out = String::new();

@@ -4,7 +4,7 @@
 use chrono::{TimeZone, Utc};
 use serde_json::{json, Map, Value};
 
-use crate::store::{Issue, Org, Project, ProjectKey, StoredEvent, TagCount};
+use crate::store::{Issue, IssueStatus, Org, Project, ProjectKey, StoredEvent, TagCount};
 
 /// ms since the epoch as ISO 8601 UTC with milliseconds.
 pub fn iso(ms: i64) -> String {
@@ -76,7 +76,13 @@ pub fn issue(
         "culprit": i.culprit,
         "level": i.level,
         "status": i.status.as_str(),
-        "substatus": if i.is_regression { "regressed" } else if i.times_seen <= 1 { "new" } else { "ongoing" },
+        "substatus": match i.status {
+            IssueStatus::Unresolved if i.is_regression => Some("regressed"),
+            IssueStatus::Unresolved if i.times_seen <= 1 => Some("new"),
+            IssueStatus::Unresolved => Some("ongoing"),
+            IssueStatus::Ignored => Some("archived_forever"),
+            IssueStatus::Resolved => None,
+        },
         "isRegression": i.is_regression,
         "statusDetails": {},
         "type": i.kind,

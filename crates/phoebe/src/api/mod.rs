@@ -40,6 +40,71 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::Unexpected(e.to_string()))?
 }
 
+/// `Path`, with a malformed segment answered as a JSON 404 like every other API error.
+pub struct P<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for P<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // `/issues/abc/` names no issue: a 404, as for an id that does not exist.
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(v)| P(v))
+            .map_err(|_| ApiError::Ops(ops::OpsError::NotFound("resource")))
+    }
+}
+
+/// `Query`, with bad parameters answered as a JSON 400.
+pub struct Q<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Q<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| Q(v))
+            .map_err(|e| {
+                ApiError::Ops(ops::OpsError::Invalid(format!(
+                    "bad query parameters: {}",
+                    e.body_text()
+                )))
+            })
+    }
+}
+
+/// `Json`, with a bad body answered as a JSON 400.
+pub struct J<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for J<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        Json::<T>::from_request(req, state)
+            .await
+            .map(|Json(v)| J(v))
+            .map_err(|e| {
+                ApiError::Ops(ops::OpsError::Invalid(format!(
+                    "bad JSON body: {}",
+                    e.body_text()
+                )))
+            })
+    }
+}
+
 /// The authenticated user of a request.
 pub struct AuthUser(pub User);
 
@@ -70,7 +135,7 @@ impl FromRequestParts<Arc<ApiState>> for AuthUser {
     }
 }
 
-/// The API router (mounted at `/api/0`).
+/// The API router: every route under `/api/0/`, with and without the trailing slash.
 pub fn router(state: Arc<ApiState>) -> Router {
     let routes: [(&str, axum::routing::MethodRouter<Arc<ApiState>>); 14] = [
         ("/", get(index)),
@@ -97,15 +162,11 @@ pub fn router(state: Arc<ApiState>) -> Router {
     let mut router = Router::new();
     for (path, route) in routes {
         // Sentry's paths end in '/', but many scripts drop it: serve both.
-        let bare = path.trim_end_matches('/');
-        if !bare.is_empty() {
-            router = router.route(bare, route.clone());
-        }
-        router = router.route(path, route);
+        let full = format!("/api/0{path}");
+        router = router.route(full.trim_end_matches('/'), route.clone());
+        router = router.route(&full, route);
     }
-    router
-        .fallback(|| async { ApiError::Ops(ops::OpsError::NotFound("endpoint")) })
-        .with_state(state)
+    router.with_state(state)
 }
 
 async fn index(State(state): Shared, headers: HeaderMap) -> Json<Value> {
@@ -139,7 +200,7 @@ async fn list_orgs(State(state): Shared, _user: AuthUser) -> Result<Json<Value>,
 async fn get_org(
     State(state): Shared,
     _user: AuthUser,
-    Path(org): Path<String>,
+    P(org): P<String>,
 ) -> Result<Json<Value>, ApiError> {
     let orgs = blocking(&state, |ops| Ok(ops.orgs()?)).await?;
     let o = orgs
@@ -152,7 +213,7 @@ async fn get_org(
 async fn org_projects(
     State(state): Shared,
     _user: AuthUser,
-    Path(org): Path<String>,
+    P(org): P<String>,
 ) -> Result<Json<Value>, ApiError> {
     let projects = blocking(&state, |ops| Ok(ops.projects()?)).await?;
     let list: Vec<Value> = projects
@@ -283,7 +344,9 @@ async fn list_issues(
         let mut projects: HashMap<i64, Project> = HashMap::new();
         let mut out = Vec::with_capacity(page.issues.len());
         for (issue, (_, series)) in page.issues.iter().zip(stats.iter()) {
-            if let std::collections::hash_map::Entry::Vacant(slot) = projects.entry(issue.project_id) {
+            if let std::collections::hash_map::Entry::Vacant(slot) =
+                projects.entry(issue.project_id)
+            {
                 slot.insert(ops.project_by_id(issue.project_id)?);
             }
             out.push(json::issue(
@@ -309,7 +372,7 @@ async fn project_issues(
     _user: AuthUser,
     uri: Uri,
     Path((org, project)): Path<(String, String)>,
-    Query(params): Query<IssueListParams>,
+    Q(params): Q<IssueListParams>,
 ) -> Result<Response, ApiError> {
     list_issues(state, uri, Some(org), Some(project), params).await
 }
@@ -318,8 +381,8 @@ async fn org_issues(
     State(state): Shared,
     _user: AuthUser,
     uri: Uri,
-    Path(org): Path<String>,
-    Query(params): Query<IssueListParams>,
+    P(org): P<String>,
+    Q(params): Q<IssueListParams>,
 ) -> Result<Response, ApiError> {
     list_issues(state, uri, Some(org), None, params).await
 }
@@ -339,7 +402,7 @@ fn issue_with_project(ops: &Ops, issue: &Issue) -> Result<Value, ApiError> {
 async fn get_issue(
     State(state): Shared,
     _user: AuthUser,
-    Path(id): Path<i64>,
+    P(id): P<i64>,
 ) -> Result<Json<Value>, ApiError> {
     let v = blocking(&state, move |ops| {
         let issue = ops.issue(id)?;
@@ -358,8 +421,8 @@ struct IssueUpdate {
 async fn update_issue(
     State(state): Shared,
     _user: AuthUser,
-    Path(id): Path<i64>,
-    Json(body): Json<IssueUpdate>,
+    P(id): P<i64>,
+    J(body): J<IssueUpdate>,
 ) -> Result<Json<Value>, ApiError> {
     let v = blocking(&state, move |ops| {
         let issue = match &body.status {
@@ -377,7 +440,7 @@ async fn bulk_update_issues(
     _user: AuthUser,
     Path((org, project)): Path<(String, String)>,
     RawQuery(query): RawQuery,
-    Json(body): Json<IssueUpdate>,
+    J(body): J<IssueUpdate>,
 ) -> Result<Response, ApiError> {
     let ids: Vec<i64> = query
         .unwrap_or_default()
@@ -385,6 +448,11 @@ async fn bulk_update_issues(
         .filter_map(|kv| kv.strip_prefix("id="))
         .filter_map(|v| v.parse().ok())
         .collect();
+    if ids.is_empty() {
+        return Err(ApiError::Ops(ops::OpsError::Invalid(
+            "name the issues to change with ?id=<issue id>&id=...".into(),
+        )));
+    }
     let Some(status) = body.status else {
         return Err(ApiError::Ops(ops::OpsError::Invalid(
             "send {\"status\": \"resolved\"|\"unresolved\"|\"ignored\"}".into(),
@@ -418,8 +486,8 @@ async fn issue_events(
     State(state): Shared,
     _user: AuthUser,
     uri: Uri,
-    Path(id): Path<i64>,
-    Query(p): Query<PageParams>,
+    P(id): P<i64>,
+    Q(p): Q<PageParams>,
 ) -> Result<Response, ApiError> {
     let limit = p.limit.or(p.per_page).unwrap_or(25).clamp(1, 100);
     let public_url = state.ops.public_url().to_string();
@@ -469,7 +537,7 @@ async fn issue_event_edge(
 async fn issue_tags(
     State(state): Shared,
     _user: AuthUser,
-    Path(id): Path<i64>,
+    P(id): P<i64>,
 ) -> Result<Json<Value>, ApiError> {
     let tags = blocking(&state, move |ops| Ok(ops.issue_tags(id)?)).await?;
     Ok(Json(json::tags(&tags)))

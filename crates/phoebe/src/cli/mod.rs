@@ -43,6 +43,11 @@ pub enum Command {
         #[command(subcommand)]
         command: ProjectCommand,
     },
+    /// Manage DSN keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
@@ -107,6 +112,30 @@ pub enum ProjectCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `phoebe key ...`
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Add a DSN key to a project and print its DSN (only the DSN, on standard output).
+    Create {
+        /// Project slug or id.
+        #[arg(long)]
+        project: String,
+        /// A label to recognise the key by.
+        #[arg(long, default_value = "cli")]
+        label: String,
+    },
+    /// Refuse events sent with a key (403); a running server notices within 5 seconds.
+    Disable {
+        /// The public key, or the whole DSN.
+        key: String,
+    },
+    /// Accept events sent with a key again.
+    Enable {
+        /// The public key, or the whole DSN.
+        key: String,
     },
 }
 
@@ -237,6 +266,24 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             )?;
                         }
                     }
+                }
+            }
+        }
+        Command::Key { command } => {
+            let config = load_config(&cli, None)?;
+            let ops = open_ops(&config)?;
+            match command {
+                KeyCommand::Create { project, label } => {
+                    let (_, dsn) = ops.create_key(project, label)?;
+                    println!("{dsn}");
+                }
+                KeyCommand::Disable { key } => {
+                    let k = ops.set_key_active(key, false)?;
+                    eprintln!("key {} of project {} disabled", k.public_key, k.project_id);
+                }
+                KeyCommand::Enable { key } => {
+                    let k = ops.set_key_active(key, true)?;
+                    eprintln!("key {} of project {} enabled", k.public_key, k.project_id);
                 }
             }
         }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::inbox::Inbox;
-use crate::store::Store;
+use crate::store::{DigestBatch, Store};
 use crate::telemetry::Metrics;
 
 pub use process::ProcessOptions;
@@ -71,7 +71,7 @@ fn run(
     options: ProcessOptions,
     stop: Arc<AtomicBool>,
 ) {
-    let mut watermark = loop {
+    let watermark = loop {
         match store.digest_watermark() {
             Ok(w) => break w,
             Err(e) => {
@@ -83,9 +83,33 @@ fn run(
             }
         }
     };
+    let mut processor = match process::Processor::new(options) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start digest; accepted events wait in the inbox");
+            return;
+        }
+    };
+    // The store writes one batch while the next is being built: a commit's fsync no longer idles the CPU.
+    let (to_writer, from_processor) = std::sync::mpsc::sync_channel::<DigestBatch>(1);
+    let writer = {
+        let (store, inbox, metrics, stop) =
+            (store.clone(), inbox.clone(), metrics.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("digest-store".into())
+            .spawn(move || write_batches(store, inbox, metrics, from_processor, stop))
+    };
+    let writer = match writer {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the digest writer thread");
+            return;
+        }
+    };
+    let mut claimed_through = watermark;
     let mut seen = 0u64;
     while !stop.load(Ordering::SeqCst) {
-        let claimed = match inbox.claim(watermark, batch_size) {
+        let claimed = match inbox.claim(claimed_through, batch_size) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "reading the inbox failed; retrying in 1 s");
@@ -97,26 +121,58 @@ fn run(
             inbox.wait(&mut seen, Duration::from_millis(500));
             continue;
         }
-        let (batch, stats) = process::build_batch(&claimed, &options);
+        let started = std::time::Instant::now();
+        let (batch, stats) = processor.build_batch(&claimed);
+        metrics
+            .digest_process_micros
+            .add(started.elapsed().as_micros() as u64);
         metrics.digest_events_failed.add(stats.failed);
         metrics.items_dropped.add(stats.dropped);
-        match store.apply_digest_batch(&batch) {
-            Ok(outcome) => {
-                watermark = batch.last_inbox_id;
-                metrics.digest_events_stored.add(outcome.stored as u64);
-                metrics
-                    .digest_events_duplicate
-                    .add(outcome.duplicates as u64);
-                metrics
-                    .digest_issues_created
-                    .add(outcome.new_issues.len() as u64);
-                if let Err(e) = inbox.delete_through(watermark) {
-                    tracing::warn!(error = %e, "could not trim the inbox; it will be trimmed on restart");
+        claimed_through = batch.last_inbox_id;
+        if to_writer.send(batch).is_err() {
+            break;
+        }
+    }
+    drop(to_writer);
+    let _ = writer.join();
+}
+
+/// Applies batches in order; a failed batch is retried until it lands, so nothing is skipped.
+fn write_batches(
+    store: Arc<dyn Store>,
+    inbox: Arc<Inbox>,
+    metrics: Arc<Metrics>,
+    batches: std::sync::mpsc::Receiver<DigestBatch>,
+    stop: Arc<AtomicBool>,
+) {
+    for batch in batches {
+        loop {
+            let started = std::time::Instant::now();
+            match store.apply_digest_batch(&batch) {
+                Ok(outcome) => {
+                    metrics
+                        .digest_store_micros
+                        .add(started.elapsed().as_micros() as u64);
+                    metrics.digest_events_stored.add(outcome.stored as u64);
+                    metrics
+                        .digest_events_duplicate
+                        .add(outcome.duplicates as u64);
+                    metrics
+                        .digest_issues_created
+                        .add(outcome.new_issues.len() as u64);
+                    if let Err(e) = inbox.delete_through(batch.last_inbox_id) {
+                        tracing::warn!(error = %e, "could not trim the inbox; it will be trimmed on restart");
+                    }
+                    break;
                 }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, entries = claimed.len(), "writing a digest batch failed; retrying in 1 s");
-                std::thread::sleep(Duration::from_secs(1));
+                Err(e) => {
+                    tracing::error!(error = %e, events = batch.events.len(), "writing a digest batch failed; retrying in 1 s");
+                    if stop.load(Ordering::SeqCst) {
+                        // Not applied: the entries are still in the inbox and are digested after a restart.
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_secs(1));
+                }
             }
         }
     }

@@ -28,20 +28,87 @@ pub struct ProcessStats {
     pub dropped: u64,
 }
 
-/// Builds one store batch out of claimed inbox entries.
-pub fn build_batch(claimed: &[Claimed], options: &ProcessOptions) -> (DigestBatch, ProcessStats) {
-    let mut batch = DigestBatch {
-        last_inbox_id: claimed.last().map(|c| c.id).unwrap_or(0),
-        ..Default::default()
-    };
-    let mut stats = ProcessStats::default();
-    for c in claimed {
-        if let Err(reason) = process_entry(&c.entry, options, &mut batch, &mut stats) {
-            stats.failed += 1;
-            tracing::warn!(inbox_id = c.id, project_id = c.entry.project_id, %reason, "skipping unreadable inbox entry");
-        }
+/// How many fingerprint hashes digest remembers having written an explanation for. Past this
+/// the memory is cleared; the cost is re-serializing a few explanations.
+const MAX_KNOWN_HASHES: usize = 100_000;
+
+/// Digest's CPU half: turns claimed inbox entries into store batches. Owns what is worth
+/// reusing between events: the zstd context and the set of hashes whose explanation the store
+/// already has.
+pub struct Processor {
+    options: ProcessOptions,
+    compressor: zstd::bulk::Compressor<'static>,
+    known_hashes: std::collections::HashSet<(i64, String)>,
+}
+
+impl Processor {
+    /// A processor with fresh state.
+    pub fn new(options: ProcessOptions) -> anyhow::Result<Processor> {
+        let compressor = zstd::bulk::Compressor::new(options.zstd_level)?;
+        Ok(Processor {
+            options,
+            compressor,
+            known_hashes: Default::default(),
+        })
     }
-    (batch, stats)
+
+    /// Builds one store batch out of claimed inbox entries. The batch may stop early to stay under
+    /// [`MAX_BATCH_BYTES`]; `last_inbox_id` says how far it got, and the rest is claimed again.
+    pub fn build_batch(&mut self, claimed: &[Claimed]) -> (DigestBatch, ProcessStats) {
+        let mut batch = DigestBatch::default();
+        let mut stats = ProcessStats::default();
+        let mut bytes = 0usize;
+        let (mut counted_events, mut counted_kept) = (0, 0);
+        for c in claimed {
+            if let Err(reason) = self.process_entry(c, &mut batch, &mut stats) {
+                stats.failed += 1;
+                tracing::warn!(inbox_id = c.id, project_id = c.entry.project_id, %reason, "keeping an unreadable inbox entry aside");
+                batch.kept.push(KeptItem {
+                    project_id: c.entry.project_id,
+                    event_id: None,
+                    item_type: UNREADABLE_ITEM_TYPE.into(),
+                    filename: Some(reason),
+                    received_ms: c.entry.received_ms,
+                    payload: c.entry.body.to_vec(),
+                });
+            }
+            batch.last_inbox_id = c.id;
+            bytes += batch.events[counted_events..]
+                .iter()
+                .map(|e| e.payload_zstd.len())
+                .sum::<usize>();
+            bytes += batch.kept[counted_kept..]
+                .iter()
+                .map(|k| k.payload.len())
+                .sum::<usize>();
+            (counted_events, counted_kept) = (batch.events.len(), batch.kept.len());
+            if bytes > MAX_BATCH_BYTES {
+                break;
+            }
+        }
+        (batch, stats)
+    }
+}
+
+/// Payload bytes one store batch may carry.
+pub const MAX_BATCH_BYTES: usize = 32 << 20;
+
+/// Kept-item type of an inbox entry digest could not read: its raw body is set aside (with the
+/// reason as its file name) instead of being lost.
+pub const UNREADABLE_ITEM_TYPE: &str = "phoebe.unreadable";
+
+/// Builds one store batch with a throwaway [`Processor`] (tests and tools).
+pub fn build_batch(claimed: &[Claimed], options: &ProcessOptions) -> (DigestBatch, ProcessStats) {
+    match Processor::new(options.clone()) {
+        Ok(mut p) => p.build_batch(claimed),
+        Err(_) => (
+            DigestBatch::default(),
+            ProcessStats {
+                failed: claimed.len() as u64,
+                dropped: 0,
+            },
+        ),
+    }
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -57,85 +124,95 @@ fn ms_to_time(ms: i64) -> DateTime<Utc> {
         .unwrap_or_else(Utc::now)
 }
 
-fn process_entry(
-    entry: &Entry,
-    options: &ProcessOptions,
-    batch: &mut DigestBatch,
-    stats: &mut ProcessStats,
-) -> Result<(), String> {
-    let encoding = Encoding::from_header(entry.encoding.as_deref());
-    let body =
-        codec::decode(encoding, &entry.body, options.max_body_bytes).map_err(|e| e.to_string())?;
-    let meta: EntryMeta = entry
-        .meta
-        .as_deref()
-        .and_then(|m| serde_json::from_str(m).ok())
-        .unwrap_or_default();
-    let meta_event_id = meta
-        .event_id
-        .as_deref()
-        .and_then(|s| uuid::Uuid::parse_str(s).ok());
-    let received = ms_to_time(entry.received_ms);
-    let mut ctx = NormalizeContext::new(received);
-    ctx.client_ip = entry.client_ip.clone();
-    match entry.kind {
-        EntryKind::Envelope => {
-            let envelope = Envelope::parse(&body).map_err(|e| e.to_string())?;
-            ctx.sent_at = envelope.header.sent_at;
-            ctx.header_event_id = envelope.header.event_id.or(meta_event_id);
-            let mut seen_event = false;
-            for item in &envelope.items {
-                let payload = body.get(item.payload.clone()).unwrap_or_default();
-                match item.ty {
-                    ItemType::Event if !seen_event => {
-                        seen_event = true;
-                        match normalize::normalize_event(payload, &ctx) {
-                            Ok((event, problems)) => {
-                                push_event(entry, event, problems, options, batch, stats)
-                            }
-                            Err(e) => {
-                                stats.failed += 1;
-                                tracing::warn!(project_id = entry.project_id, error = %e, "skipping unreadable event item");
+impl Processor {
+    fn process_entry(
+        &mut self,
+        claimed: &Claimed,
+        batch: &mut DigestBatch,
+        stats: &mut ProcessStats,
+    ) -> Result<(), String> {
+        let entry = &claimed.entry;
+        let options = &self.options;
+        // Ingest usually hands over the body it already decoded; after a restart it comes from disk.
+        let body: Vec<u8> = match &claimed.decoded {
+            Some(decoded) => decoded.to_vec(),
+            None => {
+                let encoding = Encoding::from_header(entry.encoding.as_deref());
+                codec::decode(encoding, &entry.body, options.max_body_bytes)
+                    .map_err(|e| e.to_string())?
+            }
+        };
+        let meta: EntryMeta = entry
+            .meta
+            .as_deref()
+            .and_then(|m| serde_json::from_str(m).ok())
+            .unwrap_or_default();
+        let meta_event_id = meta
+            .event_id
+            .as_deref()
+            .and_then(|s| uuid::Uuid::parse_str(s).ok());
+        let received = ms_to_time(entry.received_ms);
+        let mut ctx = NormalizeContext::new(received);
+        ctx.client_ip = entry.client_ip.clone();
+        match entry.kind {
+            EntryKind::Envelope => {
+                let envelope = Envelope::parse(&body).map_err(|e| e.to_string())?;
+                ctx.sent_at = envelope.header.sent_at;
+                ctx.header_event_id = envelope.header.event_id.or(meta_event_id);
+                let mut seen_event = false;
+                for item in &envelope.items {
+                    let payload = body.get(item.payload.clone()).unwrap_or_default();
+                    match item.ty {
+                        ItemType::Event if !seen_event => {
+                            seen_event = true;
+                            match normalize::normalize_event(payload, &ctx) {
+                                Ok((event, problems)) => {
+                                    self.push_event(entry, event, problems, batch, stats)
+                                }
+                                Err(e) => {
+                                    stats.failed += 1;
+                                    tracing::warn!(project_id = entry.project_id, error = %e, "skipping unreadable event item");
+                                }
                             }
                         }
+                        ItemType::Attachment
+                        | ItemType::UserReport
+                        | ItemType::Feedback
+                        | ItemType::Session
+                        | ItemType::Sessions
+                        | ItemType::ClientReport => batch.kept.push(KeptItem {
+                            project_id: entry.project_id,
+                            event_id: ctx.header_event_id,
+                            item_type: item.ty.as_str().to_string(),
+                            filename: item.filename.clone(),
+                            received_ms: entry.received_ms,
+                            payload: payload.to_vec(),
+                        }),
+                        _ => stats.dropped += 1,
                     }
-                    ItemType::Attachment
-                    | ItemType::UserReport
-                    | ItemType::Feedback
-                    | ItemType::Session
-                    | ItemType::Sessions
-                    | ItemType::ClientReport => batch.kept.push(KeptItem {
-                        project_id: entry.project_id,
-                        event_id: ctx.header_event_id,
-                        item_type: item.ty.as_str().to_string(),
-                        filename: item.filename.clone(),
-                        received_ms: entry.received_ms,
-                        payload: payload.to_vec(),
-                    }),
-                    _ => stats.dropped += 1,
                 }
             }
+            EntryKind::StoreEvent => {
+                let json = codec::decode_store_body(body, self.options.max_body_bytes)
+                    .map_err(|e| e.to_string())?;
+                let json = phoebe_protocol::json::sanitize_non_finite(&json);
+                ctx.header_event_id = meta_event_id;
+                let (event, problems) =
+                    normalize::normalize_event(&json, &ctx).map_err(|e| e.to_string())?;
+                self.push_event(entry, event, problems, batch, stats);
+            }
+            EntryKind::SecurityReport => {
+                let report: serde_json::Value =
+                    serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+                let value = security_report_event(report, meta.release, meta.environment)
+                    .ok_or("not a CSP report")?;
+                let (event, problems) =
+                    normalize::normalize_value(value, &ctx).map_err(|e| e.to_string())?;
+                self.push_event(entry, event, problems, batch, stats);
+            }
         }
-        EntryKind::StoreEvent => {
-            let json = codec::decode_store_body(body, options.max_body_bytes)
-                .map_err(|e| e.to_string())?;
-            let json = phoebe_protocol::json::sanitize_non_finite(&json);
-            ctx.header_event_id = meta_event_id;
-            let (event, problems) =
-                normalize::normalize_event(&json, &ctx).map_err(|e| e.to_string())?;
-            push_event(entry, event, problems, options, batch, stats);
-        }
-        EntryKind::SecurityReport => {
-            let report: serde_json::Value =
-                serde_json::from_slice(&body).map_err(|e| e.to_string())?;
-            let value = security_report_event(report, meta.release, meta.environment)
-                .ok_or("not a CSP report")?;
-            let (event, problems) =
-                normalize::normalize_value(value, &ctx).map_err(|e| e.to_string())?;
-            push_event(entry, event, problems, options, batch, stats);
-        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// A browser CSP report (`{"csp-report": {...}}`, or the Reporting API's `[{"type":
@@ -200,64 +277,86 @@ fn security_report_event(
     }))
 }
 
-fn push_event(
-    entry: &Entry,
-    event: Event,
-    problems: Vec<Problem>,
-    options: &ProcessOptions,
-    batch: &mut DigestBatch,
-    stats: &mut ProcessStats,
-) {
-    if matches!(event.kind, EventKind::Transaction | EventKind::Feedback) {
-        stats.dropped += 1;
-        return;
-    }
-    let grouping = phoebe_grouping::group(&event);
-    let summary = phoebe_grouping::summarize(&event);
-    let mut payload = event.payload;
-    if !problems.is_empty() {
-        if let Some(obj) = payload.as_object_mut() {
-            let errors: Vec<serde_json::Value> = problems
+impl Processor {
+    fn push_event(
+        &mut self,
+        entry: &Entry,
+        event: Event,
+        problems: Vec<Problem>,
+        batch: &mut DigestBatch,
+        stats: &mut ProcessStats,
+    ) {
+        if matches!(event.kind, EventKind::Transaction | EventKind::Feedback) {
+            stats.dropped += 1;
+            return;
+        }
+        let grouping = phoebe_grouping::group(&event);
+        let summary = phoebe_grouping::summarize(&event);
+        let mut payload = event.payload;
+        if !problems.is_empty() {
+            if let Some(obj) = payload.as_object_mut() {
+                let errors: Vec<serde_json::Value> = problems
                 .iter()
                 .map(|p| serde_json::json!({ "type": p.kind, "name": p.path, "value": p.detail }))
                 .collect();
-            obj.insert("errors".into(), serde_json::Value::Array(errors));
+                obj.insert("errors".into(), serde_json::Value::Array(errors));
+            }
         }
-    }
-    let raw = serde_json::to_vec(&payload).unwrap_or_default();
-    let payload_zstd = zstd::bulk::compress(&raw, options.zstd_level).unwrap_or_default();
-    let metadata = match &summary.ty {
-        Some(_) => serde_json::json!({
-            "type": summary.ty, "value": summary.value, "filename": summary.filename, "function": summary.function,
-        }),
-        None => serde_json::json!({ "title": summary.title }),
-    };
-    let mut tags = event.tags;
-    if let Some(user) = event.user.as_ref().and_then(|u| u.tag_value()) {
-        if !tags.iter().any(|(k, _)| k == "user") {
-            tags.push(("user".into(), user));
+        let raw = serde_json::to_vec(&payload).unwrap_or_default();
+        let payload_zstd = self.compressor.compress(&raw).unwrap_or_default();
+        let metadata = match &summary.ty {
+            Some(_) => serde_json::json!({
+                "type": summary.ty, "value": summary.value, "filename": summary.filename, "function": summary.function,
+            }),
+            None => serde_json::json!({ "title": summary.title }),
+        };
+        let mut tags = event.tags;
+        if let Some(user) = event.user.as_ref().and_then(|u| u.tag_value()) {
+            if !tags.iter().any(|(k, _)| k == "user") {
+                tags.push(("user".into(), user));
+            }
         }
+        batch.events.push(DigestedEvent {
+            project_id: entry.project_id,
+            event_id: event.event_id,
+            timestamp_ms: event.timestamp.timestamp_millis(),
+            received_ms: entry.received_ms,
+            level: event.level.as_str(),
+            kind: event.kind.as_str(),
+            platform: event.platform,
+            logger: event.logger,
+            release: event.release,
+            title: summary.title,
+            culprit: summary.culprit,
+            metadata: metadata.to_string(),
+            hash: grouping.hash.clone(),
+            variant: grouping.variant.as_str(),
+            grouping: self.explanation_unless_known(entry.project_id, &grouping),
+            user: event.user.as_ref().and_then(|u| u.tag_value()),
+            tags,
+            payload_zstd,
+        });
     }
-    batch.events.push(DigestedEvent {
-        project_id: entry.project_id,
-        event_id: event.event_id,
-        timestamp_ms: event.timestamp.timestamp_millis(),
-        received_ms: entry.received_ms,
-        level: event.level.as_str(),
-        kind: event.kind.as_str(),
-        platform: event.platform,
-        logger: event.logger,
-        release: event.release,
-        title: summary.title,
-        culprit: summary.culprit,
-        metadata: metadata.to_string(),
-        hash: grouping.hash.clone(),
-        variant: grouping.variant.as_str(),
-        grouping: serde_json::to_string(&grouping).unwrap_or_default(),
-        user: event.user.as_ref().and_then(|u| u.tag_value()),
-        tags,
-        payload_zstd,
-    });
+
+    /// The grouping explanation as JSON, unless the store already has it for this hash.
+    fn explanation_unless_known(
+        &mut self,
+        project_id: i64,
+        grouping: &phoebe_grouping::Grouping,
+    ) -> Option<String> {
+        if self
+            .known_hashes
+            .contains(&(project_id, grouping.hash.clone()))
+        {
+            return None;
+        }
+        if self.known_hashes.len() >= MAX_KNOWN_HASHES {
+            self.known_hashes.clear();
+        }
+        self.known_hashes
+            .insert((project_id, grouping.hash.clone()));
+        serde_json::to_string(grouping).ok()
+    }
 }
 
 #[cfg(test)]

@@ -56,6 +56,22 @@ pub struct Entry {
     pub meta: Option<String>,
     /// The body bytes.
     pub body: Bytes,
+    /// The body already decoded by ingest, if it has it. Never written to disk: it is handed to
+    /// digest in memory (bounded by [`MAX_DECODED_BYTES`]) so the common path decodes once.
+    pub decoded: Option<Bytes>,
+}
+
+/// Body bytes digest claims in one batch (see [`Inbox::claim`]).
+pub const MAX_CLAIM_BYTES: usize = 32 << 20;
+
+/// Memory for decoded bodies waiting for digest; past it, digest decodes from disk.
+pub const MAX_DECODED_BYTES: usize = 64 << 20;
+
+/// Decoded bodies by inbox id, bounded in total size.
+#[derive(Default)]
+struct DecodedCache {
+    bodies: std::collections::HashMap<i64, Bytes>,
+    bytes: usize,
 }
 
 /// An entry read back for digest, with its position.
@@ -65,6 +81,8 @@ pub struct Claimed {
     pub id: i64,
     /// The entry.
     pub entry: Entry,
+    /// The decoded body, when ingest handed it over in memory.
+    pub decoded: Option<Bytes>,
 }
 
 /// Why an append failed.
@@ -96,6 +114,7 @@ struct Bell {
 /// The inbox: a writer handle for ingest plus the read side for digest.
 pub struct Inbox {
     reader: Mutex<Connection>,
+    decoded: Arc<Mutex<DecodedCache>>,
     bell: Arc<Bell>,
     pending: Arc<AtomicI64>,
     writer: InboxWriter,
@@ -140,23 +159,32 @@ impl Inbox {
         max_backlog: u64,
     ) -> anyhow::Result<Inbox> {
         let writer_conn = open_conn(path, synchronous)?;
-        // Ids must stay above the store's watermark even if the inbox file was replaced.
-        writer_conn.execute("INSERT INTO inbox (id, project_id, received_ms, kind, body) VALUES (?1, 0, 0, 0, x'')", [watermark.max(0) + 1])
-            .ok();
+        // Ids must stay above the store's watermark even if the inbox file was replaced, or new
+        // entries would look digested already.
         writer_conn.execute(
-            "DELETE FROM inbox WHERE id <= ?1 OR (project_id = 0 AND length(body) = 0)",
+            "INSERT INTO sqlite_sequence (name, seq) SELECT 'inbox', 0
+             WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'inbox')",
+            [],
+        )?;
+        writer_conn.execute(
+            "UPDATE sqlite_sequence SET seq = max(seq, ?1) WHERE name = 'inbox'",
             [watermark],
         )?;
+        writer_conn.execute("DELETE FROM inbox WHERE id <= ?1", [watermark])?;
         let pending: i64 = writer_conn.query_row("SELECT count(*) FROM inbox", [], |r| r.get(0))?;
         let pending = Arc::new(AtomicI64::new(pending));
         let bell = Arc::new(Bell::default());
         // A few batches' worth of waiting requests; beyond that, senders wait (back-pressure).
         let (tx, rx) = mpsc::channel(max_batch * 4);
-        let thread_bell = bell.clone();
-        let thread_pending = pending.clone();
+        let decoded = Arc::new(Mutex::new(DecodedCache::default()));
+        let shared = Shared {
+            bell: bell.clone(),
+            pending: pending.clone(),
+            decoded: decoded.clone(),
+        };
         std::thread::Builder::new()
             .name("inbox-writer".into())
-            .spawn(move || write_loop(writer_conn, rx, max_batch, thread_bell, thread_pending))?;
+            .spawn(move || write_loop(writer_conn, rx, max_batch, shared))?;
         let reader = open_conn(path, synchronous)?;
         let writer = InboxWriter {
             tx,
@@ -165,6 +193,7 @@ impl Inbox {
         };
         Ok(Inbox {
             reader: Mutex::new(reader),
+            decoded,
             bell,
             pending,
             writer,
@@ -181,7 +210,8 @@ impl Inbox {
         self.pending.load(Ordering::Relaxed)
     }
 
-    /// Up to `limit` entries after `after_id`, oldest first.
+    /// Up to `limit` entries after `after_id`, oldest first, stopping once their bodies pass
+    /// [`MAX_CLAIM_BYTES`] (but always at least one), so a batch of huge envelopes stays bounded.
     pub fn claim(&self, after_id: i64, limit: usize) -> anyhow::Result<Vec<Claimed>> {
         let conn = self.reader.lock().unwrap_or_else(|p| p.into_inner());
         let mut st = conn.prepare_cached(
@@ -200,16 +230,49 @@ impl Inbox {
                     encoding: r.get(5)?,
                     meta: r.get(6)?,
                     body: Bytes::from(body),
+                    decoded: None,
                 },
+                decoded: None,
             })
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut claimed: Vec<Claimed> = Vec::new();
+        let mut bytes = 0usize;
+        for row in rows {
+            let row = row?;
+            bytes += row.entry.body.len();
+            claimed.push(row);
+            if bytes > MAX_CLAIM_BYTES {
+                break;
+            }
+        }
+        let mut cache = self.decoded.lock().unwrap_or_else(|p| p.into_inner());
+        for c in &mut claimed {
+            if let Some(body) = cache.bodies.remove(&c.id) {
+                cache.bytes -= body.len();
+                c.decoded = Some(body);
+            }
+        }
+        Ok(claimed)
     }
 
     /// Forgets entries up to and including `id`: the store has them.
     pub fn delete_through(&self, id: i64) -> anyhow::Result<()> {
         let conn = self.reader.lock().unwrap_or_else(|p| p.into_inner());
         let n = conn.execute("DELETE FROM inbox WHERE id <= ?1", [id])?;
+        // A body claimed between the commit and its cache insert would otherwise stay forever.
+        let mut cache = self.decoded.lock().unwrap_or_else(|p| p.into_inner());
+        if !cache.bodies.is_empty() {
+            let mut freed = 0;
+            cache.bodies.retain(|k, v| {
+                let keep = *k > id;
+                if !keep {
+                    freed += v.len();
+                }
+                keep
+            });
+            cache.bytes -= freed;
+        }
+        drop(cache);
         self.pending.fetch_sub(n as i64, Ordering::Relaxed);
         Ok(())
     }
@@ -263,12 +326,18 @@ impl InboxWriter {
     }
 }
 
+/// What the writer thread shares with the read side.
+struct Shared {
+    bell: Arc<Bell>,
+    pending: Arc<AtomicI64>,
+    decoded: Arc<Mutex<DecodedCache>>,
+}
+
 fn write_loop(
     mut conn: Connection,
     mut rx: mpsc::Receiver<Append>,
     max_batch: usize,
-    bell: Arc<Bell>,
-    pending: Arc<AtomicI64>,
+    shared: Shared,
 ) {
     let mut batch: Vec<Append> = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
@@ -283,11 +352,24 @@ fn write_loop(
         let result = commit(&mut conn, &batch);
         match result {
             Ok(ids) => {
-                pending.fetch_add(ids.len() as i64, Ordering::Relaxed);
+                {
+                    let mut cache = shared.decoded.lock().unwrap_or_else(|p| p.into_inner());
+                    for (append, id) in batch.iter_mut().zip(&ids) {
+                        if let Some(body) = append.entry.decoded.take() {
+                            if cache.bytes + body.len() <= MAX_DECODED_BYTES {
+                                cache.bytes += body.len();
+                                cache.bodies.insert(*id, body);
+                            }
+                        }
+                    }
+                }
+                shared
+                    .pending
+                    .fetch_add(ids.len() as i64, Ordering::Relaxed);
                 for (append, id) in batch.drain(..).zip(ids) {
                     let _ = append.done.send(Ok(id));
                 }
-                ring(&bell);
+                ring(&shared.bell);
             }
             Err(e) => {
                 tracing::error!(error = %e, n = batch.len(), "inbox commit failed; the clients get 503 and will retry");
@@ -338,6 +420,7 @@ mod tests {
             encoding: None,
             meta: None,
             body: Bytes::from(vec![n; 10]),
+            decoded: None,
         }
     }
 

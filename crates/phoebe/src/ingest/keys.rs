@@ -26,12 +26,27 @@ pub struct KeyCache {
 }
 
 const NEGATIVE_TTL: Duration = Duration::from_secs(1);
+
+/// How often a running server reloads every key, so disabling one takes effect without a restart.
+pub const REFRESH_INTERVAL: Duration = Duration::from_secs(5);
 const MAX_NEGATIVE: usize = 10_000;
 
 impl KeyCache {
     /// Loads every key.
     pub fn new(store: Arc<dyn Store>) -> anyhow::Result<KeyCache> {
-        let map = store
+        let cache = KeyCache {
+            store,
+            keys: RwLock::new(HashMap::new()),
+            unknown: Mutex::new(HashMap::new()),
+        };
+        cache.reload()?;
+        Ok(cache)
+    }
+
+    /// Replaces the cache with the store's current keys (blocking).
+    pub fn reload(&self) -> anyhow::Result<()> {
+        let map = self
+            .store
             .all_keys()?
             .into_iter()
             .map(|k| {
@@ -44,11 +59,8 @@ impl KeyCache {
                 )
             })
             .collect();
-        Ok(KeyCache {
-            store,
-            keys: RwLock::new(map),
-            unknown: Mutex::new(HashMap::new()),
-        })
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = map;
+        Ok(())
     }
 
     /// The cached answer only (no I/O).

@@ -7,6 +7,7 @@
 //! `digest` or `store` (keys come through [`keys::KeyCache`]); no event JSON is parsed here except
 //! the minimal `event_id` peek the legacy `/store/` answer needs.
 
+pub mod budget;
 mod cors;
 mod error;
 pub mod keys;
@@ -33,6 +34,7 @@ pub use route::{parse_ingest_path, Endpoint};
 use crate::codec::{self, Encoding};
 use crate::inbox::{Entry, EntryKind, InboxError, InboxWriter};
 use crate::telemetry::Metrics;
+use budget::{MemoryBudget, Reservation};
 
 /// What the ingest handlers share.
 pub struct IngestState {
@@ -44,6 +46,8 @@ pub struct IngestState {
     pub limits: Limits,
     /// Counters.
     pub metrics: Arc<Metrics>,
+    /// Memory for request bodies in flight.
+    pub budget: Arc<MemoryBudget>,
 }
 
 /// Item types digest reads; everything else is counted and dropped at the door.
@@ -113,7 +117,9 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
 
 fn auth_error(e: AuthError) -> IngestError {
     match e {
-        AuthError::UnsupportedVersion(_) => IngestError::BadRequest(e.to_string()),
+        AuthError::UnsupportedVersion(_) | AuthError::BadKey => {
+            IngestError::BadRequest(e.to_string())
+        }
         _ => IngestError::Unauthorized(e.to_string()),
     }
 }
@@ -152,7 +158,8 @@ async fn accept(
         }
     }
     let compressed_cap = state.limits.max_compressed_body_bytes;
-    let raw = read_body(body, compressed_cap).await?;
+    let mut reservation = state.budget.reserve();
+    let raw = read_body(body, compressed_cap, &mut reservation).await?;
     if raw.is_empty() {
         return Err(IngestError::BadRequest("empty request body".into()));
     }
@@ -175,18 +182,26 @@ async fn accept(
         }
         other => other,
     };
-    // Decompression and splitting are CPU work: keep them off the async workers' toes.
-    let checked = tokio::task::spawn_blocking(move || {
-        check_body(
+    // Small bodies decode inline; only big ones are worth a hop to the blocking pool.
+    let run_check = move |mut reservation: Reservation| {
+        let result = check_body(
             endpoint_kind,
             encoding,
-            &raw_for_decode,
+            raw_for_decode,
             decoded_cap,
             &limits,
-        )
-    })
-    .await
-    .map_err(|e| IngestError::Unexpected(e.to_string()))??;
+            &mut reservation,
+        );
+        (result, reservation)
+    };
+    let (checked, _reservation) = if raw.len() <= INLINE_DECODE_BYTES {
+        run_check(reservation)
+    } else {
+        tokio::task::spawn_blocking(move || run_check(reservation))
+            .await
+            .map_err(|e| IngestError::Unexpected(e.to_string()))?
+    };
+    let checked = checked?;
 
     if let Some(dsn) = &checked.envelope_dsn {
         let dsn = Dsn::parse(dsn).map_err(|e| {
@@ -240,6 +255,7 @@ async fn accept(
             encoding: encoding.token().map(Into::into),
             meta,
             body: raw,
+            decoded: Some(checked.decoded),
         };
         state.inbox.append(entry).await.map_err(|e| match e {
             InboxError::Full(_) | InboxError::Closed | InboxError::Io(_) => {
@@ -313,26 +329,41 @@ async fn authorize(
     Ok(())
 }
 
-async fn read_body(body: Body, cap: u64) -> Result<Bytes, IngestError> {
-    let limited = http_body_util::Limited::new(body, cap as usize);
-    match limited.collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(IngestError::TooLarge(format!(
-            "request body over {cap} bytes; send less or raise [ingest] max_compressed_body_bytes"
-        )))
+/// Bodies up to this size are decoded on the async worker; bigger ones on the blocking pool.
+const INLINE_DECODE_BYTES: usize = 64 * 1024;
+
+async fn read_body(
+    body: Body,
+    cap: u64,
+    reservation: &mut Reservation,
+) -> Result<Bytes, IngestError> {
+    let mut body = body;
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            IngestError::BadRequest(format!("could not read the request body: {e}"))
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if (buf.len() + data.len()) as u64 > cap {
+            return Err(IngestError::TooLarge(format!(
+                "request body over {cap} bytes; send less or raise [ingest] max_compressed_body_bytes"
+            )));
         }
-        Err(e) => Err(IngestError::BadRequest(format!(
-            "could not read the request body: {e}"
-        ))),
+        if !reservation.grow(data.len()) {
+            return Err(IngestError::Overloaded(
+                "the server is holding as many request bodies as its memory budget allows; retry later".into(),
+            ));
+        }
+        buf.extend_from_slice(&data);
     }
+    Ok(buf.freeze())
 }
 
 /// What ingest learned from a body it accepted.
 struct Checked {
+    decoded: Bytes,
     event_id: Option<uuid::Uuid>,
     generated_event_id: bool,
     envelope_dsn: Option<String>,
@@ -342,6 +373,7 @@ struct Checked {
 
 fn decode_error(e: codec::DecodeError, setting: &str) -> IngestError {
     match e {
+        codec::DecodeError::OverBudget => IngestError::Overloaded(e.to_string()),
         codec::DecodeError::TooLarge { cap } => IngestError::TooLarge(format!(
             "body over {cap} bytes once decompressed; send less or raise [ingest] {setting}"
         )),
@@ -354,14 +386,25 @@ fn decode_error(e: codec::DecodeError, setting: &str) -> IngestError {
 fn check_body(
     endpoint: Endpoint,
     encoding: Encoding,
-    raw: &[u8],
+    raw: Bytes,
     cap: u64,
     limits: &Limits,
+    reservation: &mut Reservation,
 ) -> Result<Checked, IngestError> {
+    let mut decode = |setting: &str| -> Result<Bytes, IngestError> {
+        if encoding == Encoding::Identity {
+            if raw.len() as u64 > cap {
+                return Err(decode_error(codec::DecodeError::TooLarge { cap }, setting));
+            }
+            return Ok(raw.clone());
+        }
+        codec::decode_metered(encoding, &raw, cap, &mut |n| reservation.grow(n))
+            .map(Bytes::from)
+            .map_err(|e| decode_error(e, setting))
+    };
     match endpoint {
         Endpoint::Envelope => {
-            let body = codec::decode(encoding, raw, cap)
-                .map_err(|e| decode_error(e, "max_envelope_bytes"))?;
+            let body = decode("max_envelope_bytes")?;
             if body.iter().all(u8::is_ascii_whitespace) {
                 return Err(IngestError::BadRequest("empty request body".into()));
             }
@@ -388,12 +431,12 @@ fn check_body(
                 envelope_dsn: envelope.header.dsn,
                 keep,
                 dropped_items,
+                decoded: body,
             })
         }
         Endpoint::Store => {
-            let body = codec::decode(encoding, raw, cap)
-                .map_err(|e| decode_error(e, "max_store_body_bytes"))?;
-            let json = codec::decode_store_body(body, cap)
+            let body = decode("max_store_body_bytes")?;
+            let json = codec::decode_store_body(body.to_vec(), cap)
                 .map_err(|e| decode_error(e, "max_store_body_bytes"))?;
             if json.iter().all(u8::is_ascii_whitespace) {
                 return Err(IngestError::BadRequest("empty request body".into()));
@@ -405,11 +448,11 @@ fn check_body(
                 envelope_dsn: None,
                 keep: true,
                 dropped_items: 0,
+                decoded: Bytes::from(json),
             })
         }
         Endpoint::Security => {
-            let body = codec::decode(encoding, raw, cap)
-                .map_err(|e| decode_error(e, "max_security_report_bytes"))?;
+            let body = decode("max_security_report_bytes")?;
             if body.iter().all(u8::is_ascii_whitespace) {
                 return Err(IngestError::BadRequest("empty request body".into()));
             }
@@ -421,6 +464,7 @@ fn check_body(
                 envelope_dsn: None,
                 keep: true,
                 dropped_items: 0,
+                decoded: body,
             })
         }
     }

@@ -107,7 +107,10 @@ pub struct Ops {
     public_url: String,
 }
 
-/// Parses Sentry's `statsPeriod` (`90m`, `24h`, `14d`, `2w`) into milliseconds.
+/// The longest `statsPeriod` accepted: 90 days of hourly buckets is already 2,160 points.
+pub const MAX_PERIOD_MS: i64 = 90 * 86_400_000;
+
+/// Parses Sentry's `statsPeriod` (`90m`, `24h`, `14d`, `2w`) into milliseconds; at most 90 days.
 pub fn parse_period_ms(s: &str) -> Option<i64> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
     let n: i64 = num.parse().ok()?;
@@ -120,6 +123,7 @@ pub fn parse_period_ms(s: &str) -> Option<i64> {
         _ => return None,
     };
     n.checked_mul(unit_ms)
+        .filter(|ms| (1..=MAX_PERIOD_MS).contains(ms))
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -272,6 +276,26 @@ impl Ops {
             .into_iter()
             .find(|p| p.slug == name || p.id.to_string() == name)
             .ok_or(OpsError::NotFound("project"))
+    }
+
+    /// Adds a DSN key to a project (by slug or id) and returns it with its DSN.
+    pub fn create_key(&self, project: &str, label: &str) -> OpsResult<(ProjectKey, String)> {
+        let p = self.find_project(project)?;
+        let key = self.store.create_key(p.id, label)?;
+        let dsn = self.dsn(&key);
+        Ok((key, dsn))
+    }
+
+    /// Enables or disables a DSN key (by its public part or its whole DSN). A running server
+    /// notices within [`crate::ingest::keys::REFRESH_INTERVAL`].
+    pub fn set_key_active(&self, key_or_dsn: &str, active: bool) -> OpsResult<ProjectKey> {
+        let public = key_or_dsn
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split('@').next())
+            .map(|k| k.split(':').next().unwrap_or(k))
+            .unwrap_or(key_or_dsn);
+        Ok(self.store.set_key_active(public, active)?)
     }
 
     /// Mints an API token for a user; only its hash is stored.
@@ -497,6 +521,9 @@ mod tests {
         assert_eq!(parse_period_ms("14d"), Some(14 * 86_400_000));
         assert_eq!(parse_period_ms("h"), None);
         assert_eq!(parse_period_ms("5y"), None);
+        assert_eq!(parse_period_ms("91d"), None);
+        assert_eq!(parse_period_ms("100000000000000d"), None);
+        assert_eq!(parse_period_ms("0h"), None);
     }
 
     #[test]

@@ -71,6 +71,10 @@ pub trait Store: Send + Sync + 'static {
     fn all_keys(&self) -> StoreResult<Vec<ProjectKey>>;
     /// One key by its public part.
     fn key_by_public(&self, public_key: &str) -> StoreResult<Option<ProjectKey>>;
+    /// Adds a DSN key to a project.
+    fn create_key(&self, project_id: i64, label: &str) -> StoreResult<ProjectKey>;
+    /// Enables or disables a key; disabled keys are refused with 403.
+    fn set_key_active(&self, public_key: &str, active: bool) -> StoreResult<ProjectKey>;
 
     // --- settings the server records for the CLI ---
     /// A recorded value (e.g. the URL the server last listened on).

@@ -243,8 +243,9 @@ pub struct DigestedEvent {
     pub hash: String,
     /// Grouping variant name.
     pub variant: &'static str,
-    /// Grouping explanation JSON (components), recorded once per hash.
-    pub grouping: String,
+    /// Grouping explanation JSON (components), recorded once per hash; `None` when digest
+    /// knows the store already has it.
+    pub grouping: Option<String>,
     /// Tags to count (including `user`, `release`, `environment`, `level` ...).
     pub tags: Vec<(String, String)>,
     /// Distinct-user identity.

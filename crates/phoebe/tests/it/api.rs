@@ -132,7 +132,18 @@ fn issues_events_filters_pagination_and_regressions() {
         (200, Some("PaymentError: order 1 failed"))
     );
     let (_, events) = server.api_get(&token, &format!("/api/0/issues/{pay_id}/events/"));
-    assert_eq!(events.as_array().unwrap().len(), 3);
+    let events = events.as_array().unwrap();
+    assert_eq!(events.len(), 3);
+    let dates: Vec<&str> = events
+        .iter()
+        .map(|e| e["dateCreated"].as_str().unwrap())
+        .collect();
+    assert!(
+        dates.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {dates:?}"
+    );
+    let (_, oldest) = server.api_get(&token, &format!("/api/0/issues/{pay_id}/events/oldest/"));
+    assert_eq!(oldest["eventID"], first_id.as_str());
     let (_, latest) = server.api_get(&token, &format!("/api/0/issues/{pay_id}/events/latest/"));
     assert_eq!(latest["groupID"], pay_id);
     let exc = latest["entries"]
@@ -215,6 +226,35 @@ fn issues_events_filters_pagination_and_regressions() {
     );
     assert_eq!(code, 200);
     assert_eq!(count("is:ignored"), Some(2));
+    let (code, body) = put(&server, &token, base, json!({"status": "resolved"}));
+    assert_eq!(code, 400, "a bulk change must name its issues: {body}");
+    let (code, body) = put(
+        &server,
+        &token,
+        &format!("/api/0/issues/{pay_id}/"),
+        json!({"status": "bogus"}),
+    );
+    assert_eq!(
+        (
+            code,
+            body["detail"]
+                .as_str()
+                .map(|d| d.contains("unknown status"))
+        ),
+        (400, Some(true))
+    );
+    let (code, body) = json_of(
+        ureq::put(&format!("{}/api/0/issues/{pay_id}/", server.url))
+            .set("Authorization", &format!("Bearer {token}"))
+            .set("Content-Type", "application/json")
+            .send_string("{not json"),
+    );
+    assert_eq!(code, 400);
+    assert!(
+        body["detail"].as_str().unwrap().contains("bad JSON body"),
+        "{body}"
+    );
+    assert_eq!(server.api_get(&token, "/api/0/issues/abc/").0, 404);
 }
 
 #[test]
@@ -229,6 +269,12 @@ fn api_needs_a_valid_token() {
     let (code, _) = server.api_get("sntryu_0000", "/api/0/projects/");
     assert_eq!(code, 401);
     let token = server.token();
+    let (code, index) = server.api_get(&token, "/api/0/");
+    assert_eq!(
+        (code, index["user"]["username"].as_str()),
+        (200, Some("admin")),
+        "{index}"
+    );
     let (code, projects) = server.api_get(&token, "/api/0/projects/");
     assert_eq!(code, 200);
     assert_eq!(projects[0]["slug"], "default");

@@ -10,7 +10,10 @@ use crate::util::*;
 fn kill_9_loses_no_acknowledged_event() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
-    let server = Server::start_in(&dir, &[]);
+    // Digesting one event per fsync'd transaction keeps digest behind ingest, so the kill
+    // lands with a backlog in the inbox.
+    let slow_digest = [("PHOEBE_DIGEST__BATCH_SIZE", "1")];
+    let server = Server::start_in(&dir, &slow_digest);
     let url = server.envelope_url();
     let auth = server.auth_header();
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -44,6 +47,7 @@ fn kill_9_loses_no_acknowledged_event() {
     while acked.lock().unwrap().len() < 300 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
+    let backlog = server.metric("phoebe_inbox_pending_envelopes");
     server.kill9();
     stop.store(true, Ordering::Relaxed);
     for s in senders {
@@ -54,6 +58,10 @@ fn kill_9_loses_no_acknowledged_event() {
         acked.len() >= 300,
         "only {} events acknowledged before the kill",
         acked.len()
+    );
+    assert!(
+        backlog > 0.0,
+        "the kill must land with undigested events in the inbox"
     );
 
     let server = Server::start_in(&dir, &[]);

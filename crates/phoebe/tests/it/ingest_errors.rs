@@ -49,6 +49,7 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
+#[track_caller]
 fn assert_refused(
     result: (u16, serde_json::Value, Vec<(String, String)>),
     status: u16,
@@ -125,8 +126,18 @@ fn refusals_have_the_right_status_and_a_detail() {
             &[("X-Sentry-Auth", "Sentry sentry_key=nothex")],
             &good,
         ),
+        400,
+        "32 hex",
+    );
+    assert_refused(
+        send(
+            &server,
+            &env_path,
+            &[("X-Sentry-Auth", "Bearer xyz")],
+            &good,
+        ),
         401,
-        "",
+        "X-Sentry-Auth",
     );
     let v8 = format!(
         "Sentry sentry_version=8, sentry_key={}",
@@ -141,7 +152,25 @@ fn refusals_have_the_right_status_and_a_detail() {
     assert_refused(
         send(&server, &conflicting, &[("X-Sentry-Auth", &auth)], &good),
         401,
-        "",
+        "different keys",
+    );
+    let tunnel_other_key = format!(
+        "{{\"dsn\":\"http://0123456789abcdef0123456789abcdef@127.0.0.1/{pid}\"}}\n{{\"type\":\"event\"}}\n{{}}\n"
+    );
+    assert_refused(
+        send(
+            &server,
+            &env_path,
+            &[("X-Sentry-Auth", &auth)],
+            tunnel_other_key.as_bytes(),
+        ),
+        401,
+        "mismatch",
+    );
+    let get = ureq::get(&format!("{}{env_path}", server.url)).call();
+    assert!(
+        matches!(get, Err(ureq::Error::Status(405, _))),
+        "GET on an ingest endpoint must be 405"
     );
 
     // A key of another project is refused on this project's path.
@@ -216,11 +245,41 @@ fn refusals_have_the_right_status_and_a_detail() {
         400,
         "invalid JSON",
     );
+    assert_refused(
+        send(
+            &server,
+            &store_path,
+            &[("X-Sentry-Auth", &auth)],
+            br#"{"event_id": "nope"}"#,
+        ),
+        400,
+        "event_id",
+    );
     let sec = format!("/api/{pid}/security/?sentry_key={}", server.public_key());
     assert_refused(
         send(&server, &sec, &[("Content-Type", "text/html")], b"{}"),
         415,
         "csp-report",
+    );
+    assert_refused(
+        send(
+            &server,
+            &sec,
+            &[("Content-Type", "application/csp-report")],
+            b"",
+        ),
+        400,
+        "empty",
+    );
+    assert_refused(
+        send(
+            &server,
+            &sec,
+            &[("Content-Type", "application/csp-report")],
+            b"{oops",
+        ),
+        400,
+        "invalid JSON",
     );
     assert_eq!(
         send(
@@ -233,10 +292,107 @@ fn refusals_have_the_right_status_and_a_detail() {
         404
     );
 
+    // A disabled key is refused with 403 once the server has noticed (it reloads keys every 5 s).
+    let (code, _, err) = phoebe(&server.data_dir, &["key", "disable", other_dsn.trim()]);
+    assert_eq!(code, 0, "{err}");
+    let other_path = format!(
+        "/api/{}/envelope/",
+        other_dsn.trim().rsplit('/').next().unwrap()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let mut last = (0, json!(null), vec![]);
+    while std::time::Instant::now() < deadline {
+        last = send(
+            &server,
+            &other_path,
+            &[("X-Sentry-Auth", &other_auth)],
+            b"{}\n",
+        );
+        if last.0 == 403 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_refused(last, 403, "disabled");
+
     // Nothing above was stored, and the server is still healthy.
     let (code, _, _) = phoebe(&server.data_dir, &["healthcheck", "--url", &server.url]);
     assert_eq!(code, 0);
-    assert_eq!(server.metric("phoebe_ingest_accepted_total"), 0.0);
+    // (The header-only envelopes sent while waiting for the disabled key are accepted but hold nothing.)
+    assert_eq!(server.metric("phoebe_inbox_pending_envelopes"), 0.0);
+    assert_eq!(server.metric("phoebe_digest_events_stored_total"), 0.0);
+}
+
+#[test]
+fn full_inbox_answers_503_with_retry_after() {
+    let server = Server::start_with(&[("PHOEBE_INBOX__MAX_BACKLOG", "0")]);
+    let (code, body, headers) = send(
+        &server,
+        &format!("/api/{}/envelope/", server.project_id()),
+        &[("X-Sentry-Auth", &server.auth_header())],
+        &envelope(&error_event("E", "x")),
+    );
+    assert_eq!(code, 503, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("retry later"),
+        "{body}"
+    );
+    assert_eq!(header(&headers, "retry-after"), Some("10"));
+    let ready = ureq::get(&format!("{}/readyz", server.url)).call();
+    assert!(
+        matches!(ready, Err(ureq::Error::Status(503, _))),
+        "readyz must report the full backlog"
+    );
+}
+
+#[test]
+fn store_endpoint_decodes_every_body_form() {
+    use base64::Engine;
+    let server = Server::start();
+    let path = format!("/api/{}/store/", server.project_id());
+    let auth = server.auth_header();
+    let event = |msg: &str| {
+        serde_json::to_vec(&json!({"event_id": new_event_id(), "message": msg})).unwrap()
+    };
+    let mut br = Vec::new();
+    brotli::BrotliCompress(
+        &mut event("via brotli").as_slice(),
+        &mut br,
+        &Default::default(),
+    )
+    .unwrap();
+    let zst = zstd::encode_all(event("via zstd").as_slice(), 3).unwrap();
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(&event("via base64 zlib")).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(z.finish().unwrap());
+    for (encoding, body) in [
+        ("br", br),
+        ("zstd", zst),
+        ("", b64.into_bytes()),
+        ("gzip", gzip(&event("via gzip"))),
+    ] {
+        let (code, body, _) = send(
+            &server,
+            &path,
+            &[("X-Sentry-Auth", &auth), ("Content-Encoding", encoding)],
+            &body,
+        );
+        assert_eq!(code, 200, "{encoding}: {body}");
+    }
+    server.wait_digested(4);
+    let token = server.token();
+    let (_, issues) = server.api_get(&token, "/api/0/projects/phoebe/default/issues/");
+    let mut titles: Vec<String> = issues
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["title"].as_str().unwrap().to_string())
+        .collect();
+    titles.sort();
+    assert_eq!(
+        titles,
+        ["via base64 zlib", "via brotli", "via gzip", "via zstd"]
+    );
 }
 
 #[test]

@@ -118,6 +118,31 @@ pub fn create_project(
     Ok((project, key))
 }
 
+pub fn create_key(c: &mut Connection, project_id: i64, label: &str) -> StoreResult<ProjectKey> {
+    let exists: bool = c.query_row(
+        "SELECT count(*) FROM projects WHERE id = ?1",
+        [project_id],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Err(StoreError::NotFound("project"));
+    }
+    let public_key = new_public_key();
+    let created_ms = now_ms();
+    c.execute(
+        "INSERT INTO project_keys (project_id, public_key, label, created_ms) VALUES (?1, ?2, ?3, ?4)",
+        params![project_id, public_key, label, created_ms],
+    )?;
+    Ok(ProjectKey {
+        id: c.last_insert_rowid(),
+        project_id,
+        public_key,
+        label: label.into(),
+        is_active: true,
+        created_ms,
+    })
+}
+
 const PROJECT_COLUMNS: &str =
     "p.id, p.org_id, o.slug, p.slug, p.name, p.platform, p.created_ms FROM projects p JOIN organizations o ON o.id = p.org_id";
 

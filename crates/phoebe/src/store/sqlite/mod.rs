@@ -154,6 +154,25 @@ impl Store for SqliteStore {
         Ok(self.read(|c| admin::keys(c, None, Some(public_key)))?.pop())
     }
 
+    fn create_key(&self, project_id: i64, label: &str) -> StoreResult<ProjectKey> {
+        self.write(|c| admin::create_key(c, project_id, label))
+    }
+
+    fn set_key_active(&self, public_key: &str, active: bool) -> StoreResult<ProjectKey> {
+        self.write(|c| {
+            let n = c.execute(
+                "UPDATE project_keys SET is_active = ?2 WHERE public_key = ?1",
+                rusqlite::params![public_key, active],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound("key"));
+            }
+            admin::keys(c, None, Some(public_key))?
+                .pop()
+                .ok_or(StoreError::NotFound("key"))
+        })
+    }
+
     fn meta(&self, key: &str) -> StoreResult<Option<String>> {
         self.read(|c| {
             Ok(

@@ -181,7 +181,7 @@ pub fn issue_events(
     limit: i64,
 ) -> StoreResult<Vec<StoredEvent>> {
     let sql =
-        format!("SELECT {EVENT_COLUMNS} WHERE issue_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3");
+        format!("SELECT {EVENT_COLUMNS} WHERE issue_id = ?1 ORDER BY timestamp_ms DESC, id DESC LIMIT ?2 OFFSET ?3");
     let mut st = c.prepare_cached(&sql)?;
     let rows = st.query_map(params![issue_id, limit, offset], event_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -193,7 +193,7 @@ pub fn issue_event_edge(
     newest: bool,
 ) -> StoreResult<Option<StoredEvent>> {
     let order = if newest { "DESC" } else { "ASC" };
-    let sql = format!("SELECT {EVENT_COLUMNS} WHERE issue_id = ?1 ORDER BY id {order} LIMIT 1");
+    let sql = format!("SELECT {EVENT_COLUMNS} WHERE issue_id = ?1 ORDER BY timestamp_ms {order}, id {order} LIMIT 1");
     Ok(c.query_row(&sql, [issue_id], event_row).optional()?)
 }
 

@@ -75,7 +75,12 @@ CREATE TABLE issues (
     platform TEXT NOT NULL,
     logger TEXT
 );
+-- One index per issue-list sort, per project and across projects.
 CREATE INDEX issues_project_last_seen ON issues (project_id, last_seen_ms);
+CREATE INDEX issues_project_first_seen ON issues (project_id, first_seen_ms);
+CREATE INDEX issues_project_times_seen ON issues (project_id, times_seen);
+CREATE INDEX issues_project_user_count ON issues (project_id, user_count);
+CREATE INDEX issues_project_status ON issues (project_id, status, last_seen_ms);
 CREATE INDEX issues_last_seen ON issues (last_seen_ms);
 
 -- Many fingerprint hashes may point at one issue (merges, algorithm upgrades).
@@ -100,7 +105,7 @@ CREATE TABLE events (
     payload BLOB NOT NULL
 );
 CREATE UNIQUE INDEX events_project_event_id ON events (project_id, event_id);
-CREATE INDEX events_issue ON events (issue_id, id);
+CREATE INDEX events_issue ON events (issue_id, timestamp_ms);
 
 CREATE TABLE issue_hourly (
     issue_id INTEGER NOT NULL,

@@ -26,7 +26,7 @@ fn event(p: &Project, hash: &str, ts: i64, user: &str, release: &str) -> Digeste
         metadata: "{}".into(),
         hash: hash.into(),
         variant: "app",
-        grouping: "{\"components\":[]}".into(),
+        grouping: Some("{\"components\":[]}".into()),
         tags: vec![
             ("user".into(), user.into()),
             ("release".into(), release.into()),
