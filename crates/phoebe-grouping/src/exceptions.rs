@@ -21,8 +21,8 @@ fn is_group(e: &Exception) -> bool {
     e.mechanism.as_ref().is_some_and(|m| m.is_exception_group)
 }
 
-/// One exception's component. `evals` is its evaluated stack, if it has one.
-fn exception_component(exc: &Exception, evals: Option<&[FrameEval]>, app: bool) -> Component {
+/// One exception's component. `stack` is its `stacktrace` component, if it has frames.
+fn exception_component(exc: &Exception, stack: Option<Component>) -> Component {
     let mut children = Vec::new();
     if let Some(ty) = nonempty(&exc.ty) {
         let mut c = Component::leaf("type", vec![ty.to_string()]);
@@ -32,8 +32,7 @@ fn exception_component(exc: &Exception, evals: Option<&[FrameEval]>, app: bool) 
         children.push(c);
     }
     let mut stack_contributes = false;
-    if let Some(evals) = evals.filter(|e| !e.is_empty()) {
-        let stack = frames::stack_component(evals, app);
+    if let Some(stack) = stack {
         stack_contributes = stack.contributes;
         children.push(stack);
     }
@@ -63,9 +62,12 @@ struct Selection {
 /// the root through group nodes to the first non-group exceptions, sort them by type and drop
 /// duplicates. One distinct error: it and its first-child path count (and it titles the issue);
 /// several: one of each plus the root group. `None` when the event is not a well-formed tree.
+///
+/// `keys` gives every exception's system-variant key; it is called only for a well-formed tree,
+/// because building the keys evaluates every stack and most events are not exception groups.
 fn exception_group_rule(
     excs: &[Exception],
-    keys: &[Vec<String>],
+    keys: &dyn Fn() -> Vec<Vec<String>>,
 ) -> Option<(Vec<usize>, Option<usize>)> {
     if excs.len() <= 1 {
         return None;
@@ -123,6 +125,7 @@ fn exception_group_rule(
     }
     let type_name = |i: usize| excs[i].ty.clone().unwrap_or_else(|| "None".to_string());
     top.sort_by_key(|&i| std::cmp::Reverse(type_name(i)));
+    let keys = keys();
     let mut distinct: Vec<usize> = Vec::new();
     for i in top {
         if distinct.last().is_none_or(|&last| keys[last] != keys[i]) {
@@ -148,7 +151,7 @@ fn exception_group_rule(
     Some((distinct, None))
 }
 
-fn select(excs: &[Exception], keys: &[Vec<String>]) -> Selection {
+fn select(excs: &[Exception], keys: &dyn Fn() -> Vec<Vec<String>>) -> Selection {
     let n = excs.len();
     let mut excluded: Vec<Option<&'static str>> = vec![None; n];
     let mut main = n.saturating_sub(1);
@@ -195,7 +198,13 @@ fn system_keys(event: &Event, evals: &[Option<Vec<FrameEval>>]) -> Vec<Vec<Strin
         .exceptions
         .iter()
         .zip(evals)
-        .map(|(e, ev)| key_values(&[exception_component(e, ev.as_deref(), false)]))
+        .map(|(e, ev)| {
+            let stack = ev
+                .as_deref()
+                .filter(|ev| !ev.is_empty())
+                .map(|ev| frames::stack_component(ev, false));
+            key_values(&[exception_component(e, stack)])
+        })
         .collect()
 }
 
@@ -203,7 +212,7 @@ fn system_keys(event: &Event, evals: &[Option<Vec<FrameEval>>]) -> Vec<Vec<Strin
 /// frame of a counted exception contributes, else `System`.
 pub(crate) fn components(event: &Event) -> (Variant, Vec<Component>) {
     let evals = evaluate_all(event);
-    let selection = select(&event.exceptions, &system_keys(event, &evals));
+    let selection = select(&event.exceptions, &|| system_keys(event, &evals));
     let app = evals
         .iter()
         .zip(&selection.excluded)
@@ -211,10 +220,14 @@ pub(crate) fn components(event: &Event) -> (Variant, Vec<Component>) {
     let components = event
         .exceptions
         .iter()
-        .zip(&evals)
+        .zip(evals)
         .zip(&selection.excluded)
         .map(|((e, ev), ex)| {
-            let c = exception_component(e, ev.as_deref(), app);
+            // Each stack is used once more: move its frame components instead of cloning them.
+            let stack = ev
+                .filter(|ev| !ev.is_empty())
+                .map(|ev| frames::into_stack_component(ev, app));
+            let c = exception_component(e, stack);
             match ex {
                 Some(hint) => c.excluded(hint),
                 None => c,
@@ -230,8 +243,9 @@ pub(crate) fn main_index(event: &Event) -> Option<usize> {
     if event.exceptions.is_empty() {
         return None;
     }
-    let evals = evaluate_all(event);
-    Some(select(&event.exceptions, &system_keys(event, &evals)).main)
+    // The stacks are evaluated only if the exception-group rule needs the keys.
+    let keys = || system_keys(event, &evaluate_all(event));
+    Some(select(&event.exceptions, &keys).main)
 }
 
 #[cfg(test)]

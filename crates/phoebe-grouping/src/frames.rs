@@ -697,10 +697,18 @@ pub(crate) fn has_app_frames(evals: &[FrameEval]) -> bool {
 
 /// The `stacktrace` component: in the app variant, frames that are not in-app don't count.
 pub(crate) fn stack_component(evals: &[FrameEval], app: bool) -> Component {
+    stack_of(evals.iter().cloned(), app)
+}
+
+/// [`stack_component`] for a stack that is not needed afterwards: its frame components are moved.
+pub(crate) fn into_stack_component(evals: Vec<FrameEval>, app: bool) -> Component {
+    stack_of(evals.into_iter(), app)
+}
+
+fn stack_of(evals: impl Iterator<Item = FrameEval>, app: bool) -> Component {
     let frames = evals
-        .iter()
         .map(|e| {
-            let mut c = e.component.clone();
+            let mut c = e.component;
             if app && !e.in_app {
                 match e.reason {
                     Some(reason) => c.exclude(&format!("not in-app ({reason})")),
@@ -719,7 +727,7 @@ pub(crate) fn variant_stack(frames: &[Frame], event_platform: &str) -> (Variant,
     let evals = evaluate(frames, event_platform);
     let app = has_app_frames(&evals);
     let variant = if app { Variant::App } else { Variant::System };
-    (variant, stack_component(&evals, app))
+    (variant, into_stack_component(evals, app))
 }
 
 /// The frame an error is attributed to: the last in-app frame, else the last frame. With

@@ -214,7 +214,8 @@ fn default_grouping(event: &Event) -> (Variant, Vec<Component>) {
         ];
         return (Variant::Csp, vec![Component::leaf("csp", values)]);
     }
-    let message = message_component(event);
+    // Parameterizing is the costly part of a message, and most error events never use it.
+    let message = || message_component(event);
     if !event.exceptions.is_empty() {
         let (variant, mut components) = exceptions::components(event);
         if components.iter().any(|c| c.contributes) {
@@ -225,7 +226,7 @@ fn default_grouping(event: &Event) -> (Variant, Vec<Component>) {
                 .iter()
                 .all(|e| e.mechanism.as_ref().is_some_and(|m| m.synthetic));
             if all_synthetic && !has_contributing(&components, "value") {
-                if let Some(m) = message {
+                if let Some(m) = message() {
                     components.push(m);
                 }
             }
@@ -238,14 +239,14 @@ fn default_grouping(event: &Event) -> (Variant, Vec<Component>) {
             let mut children = vec![stack];
             // Python's logging integration attaches the current thread's stack to log messages
             // (attach_stacktrace): same reasoning as for synthetic exceptions above.
-            if let Some(m) = message {
+            if let Some(m) = message() {
                 children.push(m);
             }
             let thread = Component::node("thread", children);
             return (variant, vec![thread]);
         }
     }
-    if let Some(m) = message {
+    if let Some(m) = message() {
         return (Variant::Message, vec![m]);
     }
     let fallback = Component::leaf(

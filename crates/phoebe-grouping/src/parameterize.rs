@@ -8,7 +8,7 @@
 
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex::{Regex, RegexSet, SetMatches};
 
 /// A placeholder class: its name (`<name>` replaces a match) and what a match must satisfy
 /// beyond the regex.
@@ -18,6 +18,8 @@ struct Class {
     /// address rather than `2001:db8::` followed by a number (Sentry's alternation order).
     alternatives: Vec<Regex>,
     guard: Guard,
+    /// Where this class's alternatives start in [`ANY`].
+    first_in_set: usize,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -152,18 +154,37 @@ static CLASSES: LazyLock<Vec<Class>> = LazyLock::new(|| {
             Guard::AfterEquals,
         ),
     ];
+    let mut first_in_set = 0;
     table
         .into_iter()
-        .map(|(name, patterns, guard)| Class {
-            name,
-            // The patterns are constants, all exercised by the tests below.
-            alternatives: patterns
-                .iter()
-                .map(|p| Regex::new(p).expect("parameterization pattern compiles"))
-                .collect(),
-            guard,
+        .map(|(name, patterns, guard)| {
+            let class = Class {
+                name,
+                // The patterns are constants, all exercised by the tests below.
+                alternatives: patterns
+                    .iter()
+                    .map(|p| Regex::new(p).expect("parameterization pattern compiles"))
+                    .collect(),
+                guard,
+                first_in_set,
+            };
+            first_in_set += class.alternatives.len();
+            class
         })
         .collect()
+});
+
+/// Every alternative of every class, in order, so that one pass over a message tells which of
+/// them match anywhere in it. Only those are searched: a `find_at` match is also a match of the
+/// whole text, so an alternative the set does not report has none at any offset. Most messages
+/// contain two or three classes at most, and this saves searching for the other dozen.
+static ANY: LazyLock<RegexSet> = LazyLock::new(|| {
+    RegexSet::new(
+        CLASSES
+            .iter()
+            .flat_map(|c| c.alternatives.iter().map(Regex::as_str)),
+    )
+    .expect("parameterization patterns compile")
 });
 
 fn is_word_char(c: char) -> bool {
@@ -185,13 +206,25 @@ fn guard_allows(guard: Guard, text: &str, start: usize, end: usize) -> bool {
     }
 }
 
-/// The next match of one class at or after `from` that passes its guard.
-fn next_match(class: &Class, text: &str, mut from: usize) -> Option<(usize, usize)> {
+/// The next match of one class at or after `from` that passes its guard; `live` are the
+/// alternatives (indexes into [`ANY`]) that match somewhere in `text`.
+fn next_match(
+    class: &Class,
+    live: &SetMatches,
+    text: &str,
+    mut from: usize,
+) -> Option<(usize, usize)> {
+    let live = |i: usize| live.matched(class.first_in_set + i);
+    if !(0..class.alternatives.len()).any(live) {
+        return None;
+    }
     while from <= text.len() {
         let found: Vec<(usize, usize)> = class
             .alternatives
             .iter()
-            .filter_map(|r| r.find_at(text, from))
+            .enumerate()
+            .filter(|&(i, _)| live(i))
+            .filter_map(|(_, r)| r.find_at(text, from))
             .map(|m| (m.start(), m.end()))
             .collect();
         let start = found.iter().map(|&(s, _)| s).min()?;
@@ -255,8 +288,11 @@ pub(crate) fn split_lines(s: &str) -> Vec<&str> {
 
 fn replace_classes(text: &str) -> String {
     let classes = &*CLASSES;
-    let mut next: Vec<Option<(usize, usize)>> =
-        classes.iter().map(|c| next_match(c, text, 0)).collect();
+    let live = ANY.matches(text);
+    let mut next: Vec<Option<(usize, usize)>> = classes
+        .iter()
+        .map(|c| next_match(c, &live, text, 0))
+        .collect();
     let mut out = String::with_capacity(text.len());
     let mut pos = 0;
     loop {
@@ -276,7 +312,7 @@ fn replace_classes(text: &str) -> String {
         pos = end;
         for (i, m) in next.iter_mut().enumerate() {
             if m.is_some_and(|(s, _)| s < pos) {
-                *m = next_match(&classes[i], text, pos);
+                *m = next_match(&classes[i], &live, text, pos);
             }
         }
     }
