@@ -83,7 +83,14 @@ fn run(
             }
         }
     };
-    let mut processor = match process::Processor::new(options) {
+    let dictionary = match store.latest_zstd_dict() {
+        Ok(d) => d.map(|(_, dict)| dict),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the zstd dictionary; a new one will be trained");
+            None
+        }
+    };
+    let mut processor = match process::Processor::new(options, dictionary) {
         Ok(p) => p,
         Err(e) => {
             tracing::error!(error = %e, "cannot start digest; accepted events wait in the inbox");

@@ -39,17 +39,94 @@ pub struct Processor {
     options: ProcessOptions,
     compressor: zstd::bulk::Compressor<'static>,
     known_hashes: std::collections::HashSet<(i64, String)>,
+    dictionary: DictionaryState,
 }
 
+/// Payloads are compressed with a zstd dictionary trained on this installation's own first
+/// events: small JSON documents share most of their keys and structure, which a dictionary
+/// captures once instead of in every frame.
+enum DictionaryState {
+    /// Collecting raw payloads to train on.
+    Sampling { samples: Vec<Vec<u8>>, bytes: usize },
+    /// Trained (or loaded); `unsaved` is a new dictionary the next batch must carry to the store.
+    Ready { unsaved: Option<(u32, Vec<u8>)> },
+}
+
+/// Payloads to train the dictionary on; about 1,000 events gave a dictionary within a few
+/// percent of one trained on 10,000 in our measurement, and training takes well under a second.
+const DICT_SAMPLES: usize = 1000;
+/// Largest dictionary (zstd's recommended size for small-document dictionaries).
+const DICT_BYTES: usize = 64 * 1024;
+/// Memory the samples may use while collected.
+const DICT_SAMPLE_BYTES: usize = 16 << 20;
+
 impl Processor {
-    /// A processor with fresh state.
-    pub fn new(options: ProcessOptions) -> anyhow::Result<Processor> {
-        let compressor = zstd::bulk::Compressor::new(options.zstd_level)?;
+    /// A processor with fresh state, compressing with `dictionary` if the store has one.
+    pub fn new(options: ProcessOptions, dictionary: Option<Vec<u8>>) -> anyhow::Result<Processor> {
+        let (compressor, dictionary) = match dictionary {
+            Some(dict) => (
+                zstd::bulk::Compressor::with_dictionary(options.zstd_level, &dict)?,
+                DictionaryState::Ready { unsaved: None },
+            ),
+            None => (
+                zstd::bulk::Compressor::new(options.zstd_level)?,
+                DictionaryState::Sampling {
+                    samples: Vec::new(),
+                    bytes: 0,
+                },
+            ),
+        };
         Ok(Processor {
             options,
             compressor,
             known_hashes: Default::default(),
+            dictionary,
         })
+    }
+
+    /// Keeps `raw` as a training sample; with enough of them, trains the dictionary and switches
+    /// the compressor to it.
+    fn sample_for_dictionary(&mut self, raw: &[u8]) {
+        let DictionaryState::Sampling { samples, bytes } = &mut self.dictionary else {
+            return;
+        };
+        if *bytes + raw.len() <= DICT_SAMPLE_BYTES {
+            *bytes += raw.len();
+            samples.push(raw.to_vec());
+        }
+        if samples.len() < DICT_SAMPLES && *bytes + raw.len() <= DICT_SAMPLE_BYTES {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let trained = zstd::dict::from_samples(samples, DICT_BYTES)
+            .map_err(anyhow::Error::from)
+            .and_then(|dict| {
+                let id = zstd::zstd_safe::get_dict_id_from_dict(&dict)
+                    .ok_or_else(|| anyhow::anyhow!("trained dictionary has no id"))?;
+                let compressor =
+                    zstd::bulk::Compressor::with_dictionary(self.options.zstd_level, &dict)?;
+                Ok((id.get(), dict, compressor))
+            });
+        match trained {
+            Ok((id, dict, compressor)) => {
+                tracing::info!(
+                    dict_id = id,
+                    bytes = dict.len(),
+                    samples = samples.len(),
+                    millis = started.elapsed().as_millis() as u64,
+                    "trained a zstd dictionary for stored events"
+                );
+                self.compressor = compressor;
+                self.dictionary = DictionaryState::Ready {
+                    unsaved: Some((id, dict)),
+                };
+            }
+            Err(e) => {
+                // Plain zstd still works; training is tried again after a restart.
+                tracing::warn!(error = %e, "could not train a zstd dictionary; storing events without one");
+                self.dictionary = DictionaryState::Ready { unsaved: None };
+            }
+        }
     }
 
     /// Builds one store batch out of claimed inbox entries. The batch may stop early to stay under
@@ -86,6 +163,9 @@ impl Processor {
                 break;
             }
         }
+        if let DictionaryState::Ready { unsaved } = &mut self.dictionary {
+            batch.new_dict = unsaved.take();
+        }
         (batch, stats)
     }
 }
@@ -99,7 +179,7 @@ pub const UNREADABLE_ITEM_TYPE: &str = "phoebe.unreadable";
 
 /// Builds one store batch with a throwaway [`Processor`] (tests and tools).
 pub fn build_batch(claimed: &[Claimed], options: &ProcessOptions) -> (DigestBatch, ProcessStats) {
-    match Processor::new(options.clone()) {
+    match Processor::new(options.clone(), None) {
         Ok(mut p) => p.build_batch(claimed),
         Err(_) => (
             DigestBatch::default(),
@@ -303,6 +383,7 @@ impl Processor {
             }
         }
         let raw = serde_json::to_vec(&payload).unwrap_or_default();
+        self.sample_for_dictionary(&raw);
         let payload_zstd = self.compressor.compress(&raw).unwrap_or_default();
         let metadata = match &summary.ty {
             Some(_) => serde_json::json!({
@@ -362,6 +443,86 @@ impl Processor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn claimed(bodies: Vec<Vec<u8>>) -> Vec<Claimed> {
+        bodies
+            .into_iter()
+            .enumerate()
+            .map(|(i, body)| Claimed {
+                id: i as i64 + 1,
+                entry: Entry {
+                    project_id: 1,
+                    received_ms: 1_700_000_000_000,
+                    kind: EntryKind::Envelope,
+                    client_ip: None,
+                    encoding: Some("gzip".into()),
+                    meta: None,
+                    body: body.into(),
+                    decoded: None,
+                },
+                decoded: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_dictionary_is_trained_stored_and_read_back() {
+        use crate::store::Store;
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::sqlite::SqliteStore::open(&dir.path().join("s.sqlite")).unwrap();
+        let org = store.create_org("o", "O").unwrap();
+        store.create_project(org.id, "p", "P", None).unwrap();
+        let options = ProcessOptions {
+            max_body_bytes: 1 << 20,
+            zstd_level: 3,
+        };
+        let mut processor = Processor::new(options.clone(), None).unwrap();
+        let entries = claimed(crate::bench::sample_bodies(DICT_SAMPLES + 200, 10));
+        let (first, _) = processor.build_batch(&entries[..DICT_SAMPLES - 1]);
+        assert!(first.new_dict.is_none());
+        let plain_size: usize = first
+            .events
+            .iter()
+            .map(|e| e.payload_zstd.len())
+            .sum::<usize>()
+            / first.events.len();
+        store.apply_digest_batch(&first).unwrap();
+        let (second, _) = processor.build_batch(&entries[DICT_SAMPLES - 1..]);
+        let (dict_id, _) = second
+            .new_dict
+            .clone()
+            .expect("a dictionary after enough samples");
+        let dict_size: usize = second
+            .events
+            .iter()
+            .map(|e| e.payload_zstd.len())
+            .sum::<usize>()
+            / second.events.len();
+        assert!(
+            dict_size * 2 < plain_size,
+            "dictionary frames {dict_size} B vs plain {plain_size} B"
+        );
+        store.apply_digest_batch(&second).unwrap();
+        assert_eq!(
+            store.latest_zstd_dict().unwrap().map(|(id, _)| id),
+            Some(dict_id)
+        );
+        // Events from before and after the dictionary both read back whole.
+        for ev in [&first.events[0], second.events.last().unwrap()] {
+            let stored = store.event(1, ev.event_id).unwrap().unwrap();
+            assert_eq!(stored.payload["event_id"], ev.event_id.simple().to_string());
+            assert_eq!(stored.payload["platform"], "python");
+        }
+        // A restarted processor picks the stored dictionary up and needs no new one.
+        let mut again =
+            Processor::new(options, store.latest_zstd_dict().unwrap().map(|(_, d)| d)).unwrap();
+        let (third, _) = again.build_batch(&claimed(crate::bench::sample_bodies(5, 10)));
+        assert!(third.new_dict.is_none());
+        assert_eq!(
+            zstd::zstd_safe::get_dict_id_from_frame(&third.events[0].payload_zstd).map(|i| i.get()),
+            Some(dict_id)
+        );
+    }
 
     #[test]
     fn csp_report_becomes_a_csp_event() {

@@ -65,7 +65,7 @@ pub struct Entry {
 pub const MAX_CLAIM_BYTES: usize = 32 << 20;
 
 /// Memory for decoded bodies waiting for digest; past it, digest decodes from disk.
-pub const MAX_DECODED_BYTES: usize = 64 << 20;
+pub const MAX_DECODED_BYTES: usize = 32 << 20;
 
 /// Decoded bodies by inbox id, bounded in total size.
 #[derive(Default)]

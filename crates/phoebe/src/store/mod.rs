@@ -43,6 +43,8 @@ pub trait Store: Send + Sync + 'static {
     // --- digest ---
     /// The highest inbox id already digested (the exactly-once watermark).
     fn digest_watermark(&self) -> StoreResult<i64>;
+    /// The newest zstd dictionary for event payloads, if one was trained.
+    fn latest_zstd_dict(&self) -> StoreResult<Option<(u32, Vec<u8>)>>;
     /// Writes one digested batch in one transaction, moving the watermark with it.
     fn apply_digest_batch(&self, batch: &DigestBatch) -> StoreResult<BatchOutcome>;
 

@@ -280,6 +280,9 @@ pub struct DigestBatch {
     pub kept: Vec<KeptItem>,
     /// The last inbox id this batch covers; becomes the new watermark.
     pub last_inbox_id: i64,
+    /// A zstd dictionary the batch's payloads (and later ones) are compressed with, to be stored
+    /// in the same transaction: (dictionary id, dictionary bytes).
+    pub new_dict: Option<(u32, Vec<u8>)>,
 }
 
 /// What a digest batch changed, for logs and (later) alerts.

@@ -68,6 +68,12 @@ pub fn apply(c: &mut Connection, batch: &DigestBatch) -> StoreResult<BatchOutcom
     let mut releases: HashMap<(i64, &str), Delta> = HashMap::new();
     let mut new_in_release: HashMap<(i64, &str), i64> = HashMap::new();
     let mut issue_by_hash: HashMap<(i64, &str), i64> = HashMap::new();
+    if let Some((dict_id, dict)) = &batch.new_dict {
+        tx.execute(
+            "INSERT INTO zstd_dicts (dict_id, created_ms, dict) VALUES (?1, ?2, ?3) ON CONFLICT (dict_id) DO NOTHING",
+            params![dict_id, super::now_ms(), dict],
+        )?;
+    }
     {
         let mut find_hash = tx.prepare_cached(
             "SELECT issue_id FROM issue_hashes WHERE project_id = ?1 AND hash = ?2",

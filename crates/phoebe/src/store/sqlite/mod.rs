@@ -19,6 +19,7 @@ const MAX_IDLE_READERS: usize = 8;
 
 /// Phoebe's data in one SQLite file.
 pub struct SqliteStore {
+    dicts: read::Dictionaries,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     path: std::path::PathBuf,
@@ -33,8 +34,9 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    // 64 MiB page cache per connection (negative = KiB): the hot issue and tag rows stay in memory.
-    conn.pragma_update(None, "cache_size", -65536)?;
+    // 16 MiB page cache per connection (negative = KiB): enough for the hot issue and tag rows,
+    // small enough that a handful of connections stays inside the memory target.
+    conn.pragma_update(None, "cache_size", -16384)?;
     Ok(())
 }
 
@@ -48,6 +50,7 @@ impl SqliteStore {
         configure(&conn)?;
         migrate(&mut conn)?;
         Ok(SqliteStore {
+            dicts: read::Dictionaries::default(),
             writer: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
             path: path.to_path_buf(),
@@ -104,6 +107,17 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
 impl Store for SqliteStore {
     fn digest_watermark(&self) -> StoreResult<i64> {
         self.read(digest::watermark)
+    }
+
+    fn latest_zstd_dict(&self) -> StoreResult<Option<(u32, Vec<u8>)>> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT dict_id, dict FROM zstd_dicts ORDER BY created_ms DESC, dict_id LIMIT 1",
+                [],
+                |r| Ok((r.get::<_, u32>(0)?, r.get::<_, Vec<u8>>(1)?)),
+            )
+            .optional()?)
+        })
     }
 
     fn apply_digest_batch(&self, batch: &DigestBatch) -> StoreResult<BatchOutcome> {
@@ -257,15 +271,15 @@ impl Store for SqliteStore {
         offset: i64,
         limit: i64,
     ) -> StoreResult<Vec<StoredEvent>> {
-        self.read(|c| read::issue_events(c, issue_id, offset, limit))
+        self.read(|c| read::issue_events(c, &self.dicts, issue_id, offset, limit))
     }
 
     fn issue_event_edge(&self, issue_id: i64, newest: bool) -> StoreResult<Option<StoredEvent>> {
-        self.read(|c| read::issue_event_edge(c, issue_id, newest))
+        self.read(|c| read::issue_event_edge(c, &self.dicts, issue_id, newest))
     }
 
     fn event(&self, project_id: i64, event_id: uuid::Uuid) -> StoreResult<Option<StoredEvent>> {
-        self.read(|c| read::event(c, project_id, event_id))
+        self.read(|c| read::event(c, &self.dicts, project_id, event_id))
     }
 
     fn count_events(&self) -> StoreResult<i64> {

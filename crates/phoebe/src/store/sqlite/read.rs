@@ -154,28 +154,78 @@ pub fn grouping(c: &Connection, project_id: i64, hash: &str) -> StoreResult<Opti
 const EVENT_COLUMNS: &str =
     "event_id, project_id, issue_id, timestamp_ms, received_ms, grouping_hash, grouping_variant, payload FROM events";
 
-fn event_row(r: &Row) -> rusqlite::Result<StoredEvent> {
+/// zstd dictionaries by id, loaded once per store (they never change).
+#[derive(Default)]
+pub struct Dictionaries(std::sync::Mutex<std::collections::HashMap<u32, std::sync::Arc<Vec<u8>>>>);
+
+impl Dictionaries {
+    fn get(&self, c: &Connection, id: u32) -> Option<std::sync::Arc<Vec<u8>>> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(d) = map.get(&id) {
+            return Some(d.clone());
+        }
+        let dict: Vec<u8> = c
+            .query_row(
+                "SELECT dict FROM zstd_dicts WHERE dict_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .ok()?;
+        let dict = std::sync::Arc::new(dict);
+        map.insert(id, dict.clone());
+        Some(dict)
+    }
+
+    /// Decompresses a stored payload, with the dictionary its frame names (if any).
+    fn decode(&self, c: &Connection, compressed: &[u8]) -> serde_json::Value {
+        use std::io::Read;
+        let raw = match zstd::zstd_safe::get_dict_id_from_frame(compressed) {
+            None => zstd::decode_all(compressed).ok(),
+            Some(id) => self.get(c, id.get()).and_then(|dict| {
+                let mut out = Vec::new();
+                zstd::stream::read::Decoder::with_dictionary(compressed, &dict)
+                    .ok()?
+                    .read_to_end(&mut out)
+                    .ok()?;
+                Some(out)
+            }),
+        };
+        raw.and_then(|raw| serde_json::from_slice(&raw).ok())
+            .unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// An event row with its payload still compressed.
+struct EventRow(StoredEvent, Vec<u8>);
+
+fn event_row(r: &Row) -> rusqlite::Result<EventRow> {
     let id: Vec<u8> = r.get(0)?;
     let compressed: Vec<u8> = r.get(7)?;
-    let payload = zstd::decode_all(compressed.as_slice())
-        .ok()
-        .and_then(|raw| serde_json::from_slice(&raw).ok())
-        .unwrap_or(serde_json::Value::Null);
-    Ok(StoredEvent {
-        event_id: uuid::Uuid::from_slice(&id).unwrap_or_default(),
-        project_id: r.get(1)?,
-        issue_id: r.get(2)?,
-        timestamp_ms: r.get(3)?,
-        received_ms: r.get(4)?,
-        grouping_hash: r.get(5)?,
-        grouping_variant: r.get(6)?,
-        payload,
-        stored_bytes: compressed.len() as i64,
-    })
+    Ok(EventRow(
+        StoredEvent {
+            event_id: uuid::Uuid::from_slice(&id).unwrap_or_default(),
+            project_id: r.get(1)?,
+            issue_id: r.get(2)?,
+            timestamp_ms: r.get(3)?,
+            received_ms: r.get(4)?,
+            grouping_hash: r.get(5)?,
+            grouping_variant: r.get(6)?,
+            payload: serde_json::Value::Null,
+            stored_bytes: compressed.len() as i64,
+        },
+        compressed,
+    ))
+}
+
+fn finish(c: &Connection, dicts: &Dictionaries, row: EventRow) -> StoredEvent {
+    let EventRow(mut event, compressed) = row;
+    event.payload = dicts.decode(c, &compressed);
+    event
 }
 
 pub fn issue_events(
     c: &Connection,
+    dicts: &Dictionaries,
     issue_id: i64,
     offset: i64,
     limit: i64,
@@ -184,21 +234,26 @@ pub fn issue_events(
         format!("SELECT {EVENT_COLUMNS} WHERE issue_id = ?1 ORDER BY timestamp_ms DESC, id DESC LIMIT ?2 OFFSET ?3");
     let mut st = c.prepare_cached(&sql)?;
     let rows = st.query_map(params![issue_id, limit, offset], event_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows: Vec<EventRow> = rows.collect::<Result<_, _>>()?;
+    Ok(rows.into_iter().map(|r| finish(c, dicts, r)).collect())
 }
 
 pub fn issue_event_edge(
     c: &Connection,
+    dicts: &Dictionaries,
     issue_id: i64,
     newest: bool,
 ) -> StoreResult<Option<StoredEvent>> {
     let order = if newest { "DESC" } else { "ASC" };
     let sql = format!("SELECT {EVENT_COLUMNS} WHERE issue_id = ?1 ORDER BY timestamp_ms {order}, id {order} LIMIT 1");
-    Ok(c.query_row(&sql, [issue_id], event_row).optional()?)
+    Ok(c.query_row(&sql, [issue_id], event_row)
+        .optional()?
+        .map(|r| finish(c, dicts, r)))
 }
 
 pub fn event(
     c: &Connection,
+    dicts: &Dictionaries,
     project_id: i64,
     event_id: uuid::Uuid,
 ) -> StoreResult<Option<StoredEvent>> {
@@ -208,5 +263,6 @@ pub fn event(
         params![project_id, event_id.as_bytes().as_slice()],
         event_row,
     )
-    .optional()?)
+    .optional()?
+    .map(|r| finish(c, dicts, r)))
 }

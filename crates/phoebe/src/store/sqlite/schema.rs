@@ -134,6 +134,14 @@ CREATE TABLE releases (
     PRIMARY KEY (project_id, version)
 ) WITHOUT ROWID;
 
+-- zstd dictionaries trained on this installation's own events; a frame names its dictionary
+-- by id in its header, so events need no column for it.
+CREATE TABLE zstd_dicts (
+    dict_id INTEGER PRIMARY KEY,
+    created_ms INTEGER NOT NULL,
+    dict BLOB NOT NULL
+);
+
 -- Attachments, user feedback, sessions and client reports, kept for the features that will read them.
 CREATE TABLE kept_items (
     id INTEGER PRIMARY KEY,

@@ -49,6 +49,7 @@ fn batches_group_count_and_are_idempotent() {
         ],
         kept: vec![],
         last_inbox_id: 7,
+        new_dict: None,
     };
     let out = s.apply_digest_batch(&batch).unwrap();
     assert_eq!(
@@ -109,6 +110,7 @@ fn batches_group_count_and_are_idempotent() {
             events: vec![event(&p, "h1", 12 * hour, "id:3", "1.2")],
             kept: vec![],
             last_inbox_id: 8,
+            new_dict: None,
         })
         .unwrap();
     assert_eq!(out.regressions, vec![h1.id]);
