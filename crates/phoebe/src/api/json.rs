@@ -121,7 +121,7 @@ pub fn tags(counts: &[TagCount]) -> Value {
             .map(|(key, values)| {
                 json!({
                     "key": key, "name": key,
-                    "totalValues": values.iter().map(|c| c.count).sum::<i64>(),
+                    "totalValues": values.first().map(|c| c.key_total).unwrap_or(0),
                     "topValues": values.iter().map(|c| json!({
                         "key": key, "value": c.value, "name": c.value, "count": c.count,
                         "firstSeen": iso(c.first_seen_ms), "lastSeen": iso(c.last_seen_ms),
@@ -130,6 +130,74 @@ pub fn tags(counts: &[TagCount]) -> Value {
             })
             .collect(),
     )
+}
+
+/// A stack frame as Sentry's event API spells it (camelCase, source context as
+/// `[[line number, text], ...]`).
+fn api_frame(f: &Value) -> Value {
+    let g = |k: &str| f.get(k).cloned().unwrap_or(Value::Null);
+    let mut context = Vec::new();
+    if let Some(line) = f.get("lineno").and_then(Value::as_i64) {
+        let pre = f
+            .get("pre_context")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let first = line - pre.len() as i64;
+        for (i, text) in pre.into_iter().enumerate() {
+            context.push(json!([first + i as i64, text]));
+        }
+        if let Some(text) = f.get("context_line") {
+            context.push(json!([line, text]));
+        }
+        for (i, text) in f
+            .get("post_context")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+        {
+            context.push(json!([line + 1 + i as i64, text]));
+        }
+    }
+    json!({
+        "filename": g("filename"), "absPath": g("abs_path"), "module": g("module"), "package": g("package"),
+        "platform": g("platform"), "function": g("function"), "rawFunction": g("raw_function"), "symbol": g("symbol"),
+        "lineNo": g("lineno"), "colNo": g("colno"), "inApp": f.get("in_app").and_then(Value::as_bool).unwrap_or(false),
+        "context": context, "vars": g("vars"), "instructionAddr": g("instruction_addr"),
+        "symbolAddr": g("symbol_addr"), "imageAddr": g("image_addr"), "trust": g("trust"), "errors": null,
+    })
+}
+
+/// A stack trace with its frames in the API's spelling.
+fn api_stacktrace(st: &Value) -> Value {
+    let frames: Vec<Value> = st
+        .get("frames")
+        .and_then(Value::as_array)
+        .map(|fs| fs.iter().map(api_frame).collect())
+        .unwrap_or_default();
+    json!({ "frames": frames, "framesOmitted": st.get("frames_omitted").cloned().unwrap_or(Value::Null), "registers": st.get("registers").cloned().unwrap_or(Value::Null), "hasSystemFrames": st.get("frames").and_then(Value::as_array).is_some_and(|fs| fs.iter().any(|f| f.get("in_app") != Some(&Value::Bool(true)))) })
+}
+
+/// Exceptions or threads with their stack traces in the API's spelling.
+fn api_values(values: &Value) -> Value {
+    let list: Vec<Value> = values
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|v| {
+            let mut v = v.clone();
+            if let Some(st) = v.get("stacktrace").filter(|s| s.is_object()) {
+                v["stacktrace"] = api_stacktrace(st);
+            }
+            if let Some(st) = v.get("raw_stacktrace").filter(|s| s.is_object()) {
+                v["rawStacktrace"] = api_stacktrace(st);
+            }
+            v
+        })
+        .collect();
+    Value::Array(list)
 }
 
 fn entry(ty: &str, data: Value) -> Value {
@@ -157,17 +225,20 @@ pub fn event(e: &StoredEvent, issue: Option<&Issue>, grouping: Option<Value>) ->
             .any(|f| f.get("in_app") != Some(&Value::Bool(true)));
         entries.push(entry(
             "exception",
-            json!({"values": values, "hasSystemFrames": has_system, "excOmitted": null}),
+            json!({"values": api_values(&values), "hasSystemFrames": has_system, "excOmitted": null}),
         ));
     }
     if let Some(msg) = p.get("logentry") {
         entries.push(entry("message", msg.clone()));
     }
     if let Some(st) = p.get("stacktrace") {
-        entries.push(entry("stacktrace", st.clone()));
+        entries.push(entry("stacktrace", api_stacktrace(st)));
     }
     if let Some(th) = p.get("threads") {
-        entries.push(entry("threads", th.clone()));
+        entries.push(entry(
+            "threads",
+            json!({"values": api_values(th.get("values").unwrap_or(&Value::Null))}),
+        ));
     }
     if let Some(b) = p.get("breadcrumbs") {
         entries.push(entry(
@@ -237,6 +308,20 @@ mod tests {
         assert_eq!(short_id("web", 1), "WEB-1");
         assert_eq!(short_id("web", 46), "WEB-1A");
         assert_eq!(short_id("web", 0), "WEB-0");
+    }
+
+    #[test]
+    fn frames_use_the_api_spelling_and_numbered_context() {
+        let f = json!({"abs_path": "/a.py", "lineno": 10, "in_app": true, "pre_context": ["a", "b"],
+                       "context_line": "c", "post_context": ["d"], "function": "f"});
+        let v = api_frame(&f);
+        assert_eq!(v["absPath"], "/a.py");
+        assert_eq!(v["lineNo"], 10);
+        assert_eq!(v["inApp"], true);
+        assert_eq!(
+            v["context"],
+            json!([[8, "a"], [9, "b"], [10, "c"], [11, "d"]])
+        );
     }
 
     #[test]

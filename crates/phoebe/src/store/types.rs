@@ -173,6 +173,8 @@ pub struct TagCount {
     pub first_seen_ms: i64,
     /// Latest event with it, ms.
     pub last_seen_ms: i64,
+    /// Events with any value of this key (all values, not only the ones returned).
+    pub key_total: i64,
 }
 
 /// Issue list order.

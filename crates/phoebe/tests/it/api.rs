@@ -156,6 +156,12 @@ fn issues_events_filters_pagination_and_regressions() {
         .as_array()
         .unwrap();
     assert_eq!(frames.last().unwrap()["function"], "charge");
+    assert_eq!(frames.last().unwrap()["lineNo"], 20);
+    assert_eq!(frames.last().unwrap()["inApp"], true);
+    assert_eq!(
+        frames.last().unwrap()["context"],
+        json!([[20, "    raise Boom()"]])
+    );
     assert!(
         latest["grouping"]["explanation"]["components"].is_array(),
         "{}",
@@ -168,6 +174,19 @@ fn issues_events_filters_pagination_and_regressions() {
         .iter()
         .map(|t| t["key"].as_str().unwrap())
         .collect();
+    let level = tags
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["key"] == "level")
+        .unwrap();
+    assert_eq!(
+        (
+            level["totalValues"].as_i64(),
+            level["topValues"][0]["value"].as_str()
+        ),
+        (Some(3), Some("error"))
+    );
     for k in ["environment", "level", "release", "team", "user"] {
         assert!(keys.contains(&k), "{k} missing from {keys:?}");
     }

@@ -124,9 +124,10 @@ pub fn hourly(
 
 pub fn tags(c: &Connection, issue_id: i64, per_key: usize) -> StoreResult<Vec<TagCount>> {
     let mut st = c.prepare_cached(
-        "SELECT key, value, count, first_seen_ms, last_seen_ms FROM (
+        "SELECT key, value, count, first_seen_ms, last_seen_ms, total FROM (
             SELECT key, value, count, first_seen_ms, last_seen_ms,
-                   row_number() OVER (PARTITION BY key ORDER BY count DESC, value) AS n
+                   row_number() OVER (PARTITION BY key ORDER BY count DESC, value) AS n,
+                   sum(count) OVER (PARTITION BY key) AS total
             FROM issue_tags WHERE issue_id = ?1)
          WHERE n <= ?2 ORDER BY key, count DESC, value",
     )?;
@@ -137,6 +138,7 @@ pub fn tags(c: &Connection, issue_id: i64, per_key: usize) -> StoreResult<Vec<Ta
             count: r.get(2)?,
             first_seen_ms: r.get(3)?,
             last_seen_ms: r.get(4)?,
+            key_total: r.get(5)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
