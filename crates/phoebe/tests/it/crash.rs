@@ -47,7 +47,12 @@ fn kill_9_loses_no_acknowledged_event() {
     while acked.lock().unwrap().len() < 300 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let backlog = server.metric("phoebe_inbox_pending_envelopes");
+    // Kill at a moment when acknowledged events are still waiting in the inbox.
+    let mut backlog = server.metric("phoebe_inbox_pending_envelopes");
+    while backlog == 0.0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+        backlog = server.metric("phoebe_inbox_pending_envelopes");
+    }
     server.kill9();
     stop.store(true, Ordering::Relaxed);
     for s in senders {
