@@ -275,13 +275,12 @@ struct IssueListParams {
     environment: Option<String>,
 }
 
-/// `Link` header with Sentry's previous/next cursors.
+/// `Link` header with Sentry's previous/next cursors; each side is (cursor, has results).
 fn link_header(
     uri: &Uri,
     public_url: &str,
-    offset: i64,
-    limit: i64,
-    has_next: bool,
+    previous: Option<(String, bool)>,
+    next: Option<(String, bool)>,
 ) -> HeaderValue {
     let base = format!("{public_url}{}", uri.path());
     let other: Vec<String> = uri
@@ -291,20 +290,24 @@ fn link_header(
         .filter(|kv| !kv.is_empty() && !kv.starts_with("cursor="))
         .map(str::to_string)
         .collect();
-    let url = |cursor: &str| {
+    // An empty page has no position to continue from; point both links back at its own cursor.
+    let here = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("cursor="))
+        .unwrap_or("0:0:0")
+        .to_string();
+    let link = |rel: &str, side: Option<(String, bool)>| {
+        let (cursor, results) = side.unwrap_or((here.clone(), false));
         let mut q = other.clone();
         q.push(format!("cursor={cursor}"));
-        format!("{base}?{}", q.join("&"))
+        format!(
+            "<{base}?{}>; rel=\"{rel}\"; results=\"{results}\"; cursor=\"{cursor}\"",
+            q.join("&")
+        )
     };
-    let prev = ops::cursor((offset - limit).max(0), true);
-    let next = ops::cursor(offset + limit, false);
-    let value = format!(
-        "<{}>; rel=\"previous\"; results=\"{}\"; cursor=\"{prev}\", <{}>; rel=\"next\"; results=\"{}\"; cursor=\"{next}\"",
-        url(&prev),
-        offset > 0,
-        url(&next),
-        has_next
-    );
+    let value = format!("{}, {}", link("previous", previous), link("next", next));
     HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
@@ -362,7 +365,7 @@ async fn list_issues(
     let mut response = Json(body).into_response();
     response.headers_mut().insert(
         header::LINK,
-        link_header(&uri, &public_url, page.offset, page.limit, page.has_next),
+        link_header(&uri, &public_url, page.previous.clone(), page.next.clone()),
     );
     Ok(response)
 }
@@ -509,7 +512,12 @@ async fn issue_events(
     let mut response = Json(body).into_response();
     response.headers_mut().insert(
         header::LINK,
-        link_header(&uri, &public_url, offset, limit, has_next),
+        link_header(
+            &uri,
+            &public_url,
+            Some((ops::cursor((offset - limit).max(0), true), offset > 0)),
+            Some((ops::cursor(offset + limit, false), has_next)),
+        ),
     );
     Ok(response)
 }

@@ -92,12 +92,12 @@ pub struct IssueListRequest {
 pub struct IssuePage {
     /// The issues.
     pub issues: Vec<Issue>,
-    /// Offset of this page.
-    pub offset: i64,
     /// Page size asked for.
     pub limit: i64,
-    /// Whether a next page exists.
-    pub has_next: bool,
+    /// Cursor of the next page and whether it has rows (`None` on an empty page).
+    pub next: Option<(String, bool)>,
+    /// Cursor of the previous page and whether it has rows.
+    pub previous: Option<(String, bool)>,
 }
 
 /// The operations, bound to one store.
@@ -334,17 +334,17 @@ impl Ops {
     /// A page of issues.
     pub fn list_issues(&self, req: &IssueListRequest) -> OpsResult<IssuePage> {
         let limit = req.limit.unwrap_or(25).clamp(1, 100);
-        let offset = match &req.cursor {
-            Some(c) => parse_cursor(c).ok_or_else(|| {
+        let cursor = match &req.cursor {
+            Some(c) => Some(parse_issue_cursor(c).ok_or_else(|| {
                 OpsError::Invalid(format!(
                     "bad cursor {c:?}: pass the cursor from a Link header"
                 ))
-            })?,
-            None => 0,
+            })?),
+            None => None,
         };
         let mut q = IssueQuery {
             limit: limit + 1,
-            offset,
+            cursor,
             ..Default::default()
         };
         if let Some(project) = &req.project {
@@ -365,9 +365,9 @@ impl Ops {
             if q.project_ids.is_empty() {
                 return Ok(IssuePage {
                     issues: vec![],
-                    offset,
                     limit,
-                    has_next: false,
+                    next: None,
+                    previous: None,
                 });
             }
         }
@@ -390,13 +390,38 @@ impl Ops {
             }
         };
         let mut issues = self.store.issues(&q)?;
-        let has_next = issues.len() as i64 > limit;
-        issues.truncate(limit as usize);
+        let more = issues.len() as i64 > limit;
+        let backwards = cursor.is_some_and(|c| c.backwards);
+        if backwards {
+            // The extra row sits at the front of a backwards page.
+            if more {
+                issues.remove(0);
+            }
+        } else {
+            issues.truncate(limit as usize);
+        }
+        let at = |i: &Issue, backwards: bool| IssueCursor {
+            value: q.sort.value_of(i),
+            id: i.id,
+            backwards,
+        };
+        let next = issues.last().map(|i| {
+            (
+                issue_cursor(at(i, false)),
+                if backwards { true } else { more },
+            )
+        });
+        let previous = issues.first().map(|i| {
+            (
+                issue_cursor(at(i, true)),
+                if backwards { more } else { cursor.is_some() },
+            )
+        });
         Ok(IssuePage {
             issues,
-            offset,
             limit,
-            has_next,
+            next,
+            previous,
         })
     }
 
@@ -498,7 +523,29 @@ impl Ops {
     }
 }
 
-/// Cursors look like Sentry's (`<value>:<offset>:<is_prev>`); only the offset matters here.
+/// Issue cursors look like Sentry's (`<sort value>:<id>:<is_prev>`).
+pub fn parse_issue_cursor(c: &str) -> Option<IssueCursor> {
+    let mut parts = c.split(':');
+    let value = parts.next()?.parse().ok()?;
+    let id = parts.next()?.parse().ok()?;
+    let backwards = match parts.next()? {
+        "0" => false,
+        "1" => true,
+        _ => return None,
+    };
+    parts.next().is_none().then_some(IssueCursor {
+        value,
+        id,
+        backwards,
+    })
+}
+
+/// The cursor string of a position.
+pub fn issue_cursor(c: IssueCursor) -> String {
+    format!("{}:{}:{}", c.value, c.id, u8::from(c.backwards))
+}
+
+/// Event-list cursors (`0:<offset>:<is_prev>`) count rows; only the offset matters.
 pub fn parse_cursor(c: &str) -> Option<i64> {
     let mut parts = c.split(':');
     let _value = parts.next()?;
@@ -524,6 +571,19 @@ mod tests {
         assert_eq!(parse_period_ms("91d"), None);
         assert_eq!(parse_period_ms("100000000000000d"), None);
         assert_eq!(parse_period_ms("0h"), None);
+    }
+
+    #[test]
+    fn issue_cursors_round_trip() {
+        let c = IssueCursor {
+            value: 1_700_000_000_000,
+            id: 42,
+            backwards: true,
+        };
+        assert_eq!(parse_issue_cursor(&issue_cursor(c)), Some(c));
+        assert_eq!(parse_issue_cursor("1:2"), None);
+        assert_eq!(parse_issue_cursor("1:2:3"), None);
+        assert_eq!(parse_issue_cursor("x:2:0"), None);
     }
 
     #[test]

@@ -191,6 +191,31 @@ pub enum IssueSort {
     Users,
 }
 
+/// A position in an issue list: the sort value and id of a row. Pages continue from it, so rows
+/// that move while someone pages (a new event changes `last_seen`) are neither skipped twice nor
+/// repeated the way offsets would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IssueCursor {
+    /// The sort column's value of the row.
+    pub value: i64,
+    /// The row's id (ties in the sort value are ordered by id).
+    pub id: i64,
+    /// Rows before the position (the previous page) instead of after it.
+    pub backwards: bool,
+}
+
+impl IssueSort {
+    /// The sort value of an issue, for cursors.
+    pub fn value_of(self, i: &Issue) -> i64 {
+        match self {
+            IssueSort::LastSeen => i.last_seen_ms,
+            IssueSort::FirstSeen => i.first_seen_ms,
+            IssueSort::Events => i.times_seen,
+            IssueSort::Users => i.user_count,
+        }
+    }
+}
+
 /// A filtered, sorted page of issues.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IssueQuery {
@@ -208,8 +233,8 @@ pub struct IssueQuery {
     pub seen_since_ms: Option<i64>,
     /// Order.
     pub sort: IssueSort,
-    /// Rows to skip.
-    pub offset: i64,
+    /// Start after (or, `backwards`, before) this position in the sort order.
+    pub cursor: Option<IssueCursor>,
     /// Rows to return.
     pub limit: i64,
 }

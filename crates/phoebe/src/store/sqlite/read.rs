@@ -81,18 +81,30 @@ pub fn issues(c: &Connection, q: &IssueQuery) -> StoreResult<Vec<Issue>> {
         sql.push_str(" AND i.last_seen_ms >= ?");
         args.push(Value::Integer(since));
     }
-    sql.push_str(match q.sort {
-        IssueSort::LastSeen => " ORDER BY i.last_seen_ms DESC, i.id DESC",
-        IssueSort::FirstSeen => " ORDER BY i.first_seen_ms DESC, i.id DESC",
-        IssueSort::Events => " ORDER BY i.times_seen DESC, i.id DESC",
-        IssueSort::Users => " ORDER BY i.user_count DESC, i.id DESC",
-    });
-    sql.push_str(" LIMIT ? OFFSET ?");
+    let column = match q.sort {
+        IssueSort::LastSeen => "i.last_seen_ms",
+        IssueSort::FirstSeen => "i.first_seen_ms",
+        IssueSort::Events => "i.times_seen",
+        IssueSort::Users => "i.user_count",
+    };
+    // Lists run newest/biggest first; a backwards page walks the other way and is reversed.
+    let backwards = q.cursor.is_some_and(|c| c.backwards);
+    if let Some(cursor) = q.cursor {
+        let op = if cursor.backwards { ">" } else { "<" };
+        sql.push_str(&format!(" AND ({column}, i.id) {op} (?, ?)"));
+        args.push(Value::Integer(cursor.value));
+        args.push(Value::Integer(cursor.id));
+    }
+    let dir = if backwards { "ASC" } else { "DESC" };
+    sql.push_str(&format!(" ORDER BY {column} {dir}, i.id {dir} LIMIT ?"));
     args.push(Value::Integer(q.limit));
-    args.push(Value::Integer(q.offset));
     let mut st = c.prepare_cached(&sql)?;
     let rows = st.query_map(params_from_iter(args), issue_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut issues: Vec<Issue> = rows.collect::<Result<_, _>>()?;
+    if backwards {
+        issues.reverse();
+    }
+    Ok(issues)
 }
 
 pub fn issue(c: &Connection, id: i64) -> StoreResult<Issue> {
