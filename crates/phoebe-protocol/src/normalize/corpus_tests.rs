@@ -424,6 +424,9 @@ fn browser_event_with_user_tags_and_request() {
     );
     assert!(tags.contains(&("user", "id:web-user-5")));
     assert!(tags.contains(&("url", "http://127.0.0.1:38437/checkout?step=2")));
+    // Backfilled from the User-Agent header (the SDK sends no browser/os context).
+    assert!(tags.contains(&("browser", "HeadlessChrome 156.0.0.0")));
+    assert!(tags.contains(&("os.name", "Linux")));
     assert_eq!(
         event.request_url.as_deref(),
         Some("http://127.0.0.1:38437/checkout?step=2")

@@ -15,6 +15,7 @@ mod message;
 mod tags;
 mod time;
 mod trim;
+mod user_agent;
 mod values;
 
 #[cfg(test)]
@@ -190,6 +191,7 @@ fn normalize_parsed(
     interfaces::normalize_user(&mut map, ctx.client_ip.as_deref(), &mut problems);
     interfaces::normalize_request(&mut map, ctx.client_ip.as_deref(), &mut problems);
     interfaces::normalize_contexts(&mut map, &mut problems);
+    user_agent::backfill_contexts(&mut map);
     trim::trim_databags(&mut map, limits, &mut problems);
 
     map.insert("type".to_owned(), Value::String(kind.as_str().to_owned()));

@@ -347,6 +347,7 @@ async fn read_body(
             continue;
         };
         if (buf.len() + data.len()) as u64 > cap {
+            drain(body).await;
             return Err(IngestError::TooLarge(format!(
                 "request body over {cap} bytes; send less or raise [ingest] max_compressed_body_bytes"
             )));
@@ -359,6 +360,21 @@ async fn read_body(
         buf.extend_from_slice(&data);
     }
     Ok(buf.freeze())
+}
+
+/// Most bytes of an oversized body read and thrown away so the client gets to read its 413.
+const DRAIN_BYTES: usize = 8 << 20;
+
+/// Reads and discards the rest of a refused body (up to [`DRAIN_BYTES`]): answering while the
+/// client is still sending makes it see a broken connection instead of the status.
+async fn drain(mut body: Body) {
+    let mut drained = 0usize;
+    while drained < DRAIN_BYTES {
+        match body.frame().await {
+            Some(Ok(frame)) => drained += frame.data_ref().map_or(0, |d| d.len()),
+            _ => break,
+        }
+    }
 }
 
 /// What ingest learned from a body it accepted.

@@ -10,6 +10,21 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use crate::store::*;
 
 const WATERMARK_KEY: &str = "digest_watermark";
+
+const TAG_UPSERT_HEAD: &str =
+    "INSERT INTO issue_tags (issue_id, key, value, count, first_seen_ms, last_seen_ms) VALUES";
+const TAG_UPSERT_TAIL: &str = "ON CONFLICT (issue_id, key, value) DO UPDATE SET
+    count = count + excluded.count,
+    first_seen_ms = min(first_seen_ms, excluded.first_seen_ms),
+    last_seen_ms = max(last_seen_ms, excluded.last_seen_ms)";
+/// Rows per multi-row tag upsert (6 parameters each).
+const TAG_CHUNK: usize = 64;
+
+/// `INSERT ... VALUES (?, ...), ... ON CONFLICT ...` for `n` tag rows.
+fn multi_row_tag_upsert(n: usize) -> String {
+    let rows = vec!["(?, ?, ?, ?, ?, ?)"; n].join(", ");
+    format!("{TAG_UPSERT_HEAD} {rows} {TAG_UPSERT_TAIL}")
+}
 const HOUR_MS: i64 = 3_600_000;
 
 pub fn watermark(c: &Connection) -> StoreResult<i64> {
@@ -241,25 +256,48 @@ pub fn apply(c: &mut Connection, batch: &DigestBatch) -> StoreResult<BatchOutcom
         for ((issue_id, hour), n) in &hourly {
             upsert_hourly.execute(params![issue_id, hour, n])?;
         }
-        let mut upsert_tag = tx.prepare_cached(
-            "INSERT INTO issue_tags (issue_id, key, value, count, first_seen_ms, last_seen_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (issue_id, key, value) DO UPDATE SET
-                count = count + excluded.count,
-                first_seen_ms = min(first_seen_ms, excluded.first_seen_ms),
-                last_seen_ms = max(last_seen_ms, excluded.last_seen_ms)
-             RETURNING count",
-        )?;
+        let mut upsert_user = tx.prepare_cached(&format!(
+            "{TAG_UPSERT_HEAD} (?1, ?2, ?3, ?4, ?5, ?6) {TAG_UPSERT_TAIL} RETURNING count"
+        ))?;
         let mut add_user =
             tx.prepare_cached("UPDATE issues SET user_count = user_count + 1 WHERE id = ?1")?;
-        for ((issue_id, key, value), d) in &tags {
-            let total: i64 = upsert_tag.query_row(
-                params![issue_id, key, value, d.count, d.first_ms, d.last_ms],
+        let mut other_tags: Vec<(&(i64, &str, &str), &Delta)> = Vec::with_capacity(tags.len());
+        for (row, d) in &tags {
+            if row.1 != "user" {
+                other_tags.push((row, d));
+                continue;
+            }
+            let total: i64 = upsert_user.query_row(
+                params![row.0, row.1, row.2, d.count, d.first_ms, d.last_ms],
                 |r| r.get(0),
             )?;
             // A row whose total equals this batch's delta was just created: a user not seen before.
-            if *key == "user" && total == d.count {
-                add_user.execute([issue_id])?;
+            if total == d.count {
+                add_user.execute([row.0])?;
             }
+        }
+        // Other tag counts go in multi-row statements: per-statement overhead was a good part of
+        // the store thread's time with ~12 tags per event. Chunk sizes are powers of two so a
+        // handful of prepared statements covers every batch.
+        let mut rest = other_tags.as_slice();
+        while !rest.is_empty() {
+            let n = TAG_CHUNK.min(rest.len()).next_power_of_two().min(TAG_CHUNK);
+            let n = if n > rest.len() { n / 2 } else { n };
+            let (chunk, tail) = rest.split_at(n);
+            let mut st = tx.prepare_cached(&multi_row_tag_upsert(n))?;
+            let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(n * 6);
+            for ((issue_id, key, value), d) in chunk {
+                values.extend([
+                    rusqlite::types::Value::Integer(*issue_id),
+                    rusqlite::types::Value::Text(key.to_string()),
+                    rusqlite::types::Value::Text(value.to_string()),
+                    rusqlite::types::Value::Integer(d.count),
+                    rusqlite::types::Value::Integer(d.first_ms),
+                    rusqlite::types::Value::Integer(d.last_ms),
+                ]);
+            }
+            st.execute(rusqlite::params_from_iter(values))?;
+            rest = tail;
         }
         let mut insert_kept = tx.prepare_cached(
             "INSERT INTO kept_items (project_id, event_id, item_type, filename, received_ms, payload)
