@@ -494,31 +494,22 @@ async fn issue_events(
 ) -> Result<Response, ApiError> {
     let limit = p.limit.or(p.per_page).unwrap_or(25).clamp(1, 100);
     let public_url = state.ops.public_url().to_string();
-    let (body, offset, has_next) = blocking(&state, move |ops| {
-        let (events, offset, has_next) = ops.issue_events(id, p.cursor.as_deref(), limit)?;
+    let (body, previous, next) = blocking(&state, move |ops| {
+        let page = ops.issue_events(id, p.cursor.as_deref(), limit)?;
         let issue = ops.issue(id)?;
-        Ok((
-            Value::Array(
-                events
-                    .iter()
-                    .map(|e| json::event(e, Some(&issue), None))
-                    .collect(),
-            ),
-            offset,
-            has_next,
-        ))
+        let body = Value::Array(
+            page.events
+                .iter()
+                .map(|e| json::event(e, Some(&issue), None))
+                .collect(),
+        );
+        Ok((body, page.previous, page.next))
     })
     .await?;
     let mut response = Json(body).into_response();
-    response.headers_mut().insert(
-        header::LINK,
-        link_header(
-            &uri,
-            &public_url,
-            Some((ops::cursor((offset - limit).max(0), true), offset > 0)),
-            Some((ops::cursor(offset + limit, false), has_next)),
-        ),
-    );
+    response
+        .headers_mut()
+        .insert(header::LINK, link_header(&uri, &public_url, previous, next));
     Ok(response)
 }
 

@@ -87,6 +87,17 @@ pub struct IssueListRequest {
     pub limit: Option<i64>,
 }
 
+/// One page of events.
+#[derive(Debug, Clone)]
+pub struct EventPage {
+    /// The events, newest first.
+    pub events: Vec<StoredEvent>,
+    /// Cursor of the next page and whether it has rows (`None` on an empty page).
+    pub next: Option<(String, bool)>,
+    /// Cursor of the previous page and whether it has rows.
+    pub previous: Option<(String, bool)>,
+}
+
 /// One page of issues.
 #[derive(Debug, Clone)]
 pub struct IssuePage {
@@ -335,7 +346,7 @@ impl Ops {
     pub fn list_issues(&self, req: &IssueListRequest) -> OpsResult<IssuePage> {
         let limit = req.limit.unwrap_or(25).clamp(1, 100);
         let cursor = match &req.cursor {
-            Some(c) => Some(parse_issue_cursor(c).ok_or_else(|| {
+            Some(c) => Some(parse_keyset_cursor(c).ok_or_else(|| {
                 OpsError::Invalid(format!(
                     "bad cursor {c:?}: pass the cursor from a Link header"
                 ))
@@ -400,20 +411,20 @@ impl Ops {
         } else {
             issues.truncate(limit as usize);
         }
-        let at = |i: &Issue, backwards: bool| IssueCursor {
+        let at = |i: &Issue, backwards: bool| KeysetCursor {
             value: q.sort.value_of(i),
             id: i.id,
             backwards,
         };
         let next = issues.last().map(|i| {
             (
-                issue_cursor(at(i, false)),
+                keyset_cursor(at(i, false)),
                 if backwards { true } else { more },
             )
         });
         let previous = issues.first().map(|i| {
             (
-                issue_cursor(at(i, true)),
+                keyset_cursor(at(i, true)),
                 if backwards { more } else { cursor.is_some() },
             )
         });
@@ -477,25 +488,47 @@ impl Ops {
         Ok(self.store.set_issue_status(id, status)?)
     }
 
-    /// Events of an issue, newest first.
-    pub fn issue_events(
-        &self,
-        id: i64,
-        cursor: Option<&str>,
-        limit: i64,
-    ) -> OpsResult<(Vec<StoredEvent>, i64, bool)> {
+    /// Events of an issue, newest first, from a cursor; with the previous and next cursors
+    /// (each with whether that page has rows).
+    pub fn issue_events(&self, id: i64, cursor: Option<&str>, limit: i64) -> OpsResult<EventPage> {
         self.store.issue(id)?;
-        let offset = match cursor {
-            Some(c) => {
-                parse_cursor(c).ok_or_else(|| OpsError::Invalid(format!("bad cursor {c:?}")))?
-            }
-            None => 0,
+        let cursor = match cursor {
+            Some(c) => Some(parse_keyset_cursor(c).ok_or_else(|| {
+                OpsError::Invalid(format!(
+                    "bad cursor {c:?}: pass the cursor from a Link header"
+                ))
+            })?),
+            None => None,
         };
         let limit = limit.clamp(1, 100);
-        let mut events = self.store.issue_events(id, offset, limit + 1)?;
-        let has_next = events.len() as i64 > limit;
-        events.truncate(limit as usize);
-        Ok((events, offset, has_next))
+        let mut events = self.store.issue_events(id, cursor, limit + 1)?;
+        let more = events.len() as i64 > limit;
+        let backwards = cursor.is_some_and(|c| c.backwards);
+        if backwards {
+            if more {
+                events.remove(0);
+            }
+        } else {
+            events.truncate(limit as usize);
+        }
+        let at = |e: &StoredEvent, backwards: bool| {
+            keyset_cursor(KeysetCursor {
+                value: e.timestamp_ms,
+                id: e.row_id,
+                backwards,
+            })
+        };
+        let next = events
+            .last()
+            .map(|e| (at(e, false), if backwards { true } else { more }));
+        let previous = events
+            .first()
+            .map(|e| (at(e, true), if backwards { more } else { cursor.is_some() }));
+        Ok(EventPage {
+            events,
+            next,
+            previous,
+        })
     }
 
     /// The newest or oldest event of an issue.
@@ -524,7 +557,7 @@ impl Ops {
 }
 
 /// Issue cursors look like Sentry's (`<sort value>:<id>:<is_prev>`).
-pub fn parse_issue_cursor(c: &str) -> Option<IssueCursor> {
+pub fn parse_keyset_cursor(c: &str) -> Option<KeysetCursor> {
     let mut parts = c.split(':');
     let value = parts.next()?.parse().ok()?;
     let id = parts.next()?.parse().ok()?;
@@ -533,7 +566,7 @@ pub fn parse_issue_cursor(c: &str) -> Option<IssueCursor> {
         "1" => true,
         _ => return None,
     };
-    parts.next().is_none().then_some(IssueCursor {
+    parts.next().is_none().then_some(KeysetCursor {
         value,
         id,
         backwards,
@@ -541,21 +574,8 @@ pub fn parse_issue_cursor(c: &str) -> Option<IssueCursor> {
 }
 
 /// The cursor string of a position.
-pub fn issue_cursor(c: IssueCursor) -> String {
+pub fn keyset_cursor(c: KeysetCursor) -> String {
     format!("{}:{}:{}", c.value, c.id, u8::from(c.backwards))
-}
-
-/// Event-list cursors (`0:<offset>:<is_prev>`) count rows; only the offset matters.
-pub fn parse_cursor(c: &str) -> Option<i64> {
-    let mut parts = c.split(':');
-    let _value = parts.next()?;
-    let offset: i64 = parts.next()?.parse().ok()?;
-    (offset >= 0).then_some(offset)
-}
-
-/// The cursor for a page starting at `offset`.
-pub fn cursor(offset: i64, is_prev: bool) -> String {
-    format!("0:{offset}:{}", u8::from(is_prev))
 }
 
 #[cfg(test)]
@@ -575,22 +595,15 @@ mod tests {
 
     #[test]
     fn issue_cursors_round_trip() {
-        let c = IssueCursor {
+        let c = KeysetCursor {
             value: 1_700_000_000_000,
             id: 42,
             backwards: true,
         };
-        assert_eq!(parse_issue_cursor(&issue_cursor(c)), Some(c));
-        assert_eq!(parse_issue_cursor("1:2"), None);
-        assert_eq!(parse_issue_cursor("1:2:3"), None);
-        assert_eq!(parse_issue_cursor("x:2:0"), None);
-    }
-
-    #[test]
-    fn cursors_round_trip() {
-        assert_eq!(parse_cursor(&cursor(50, false)), Some(50));
-        assert_eq!(parse_cursor("0:-1:0"), None);
-        assert_eq!(parse_cursor("junk"), None);
+        assert_eq!(parse_keyset_cursor(&keyset_cursor(c)), Some(c));
+        assert_eq!(parse_keyset_cursor("1:2"), None);
+        assert_eq!(parse_keyset_cursor("1:2:3"), None);
+        assert_eq!(parse_keyset_cursor("x:2:0"), None);
     }
 
     #[test]

@@ -115,9 +115,13 @@ pub trait Store: Send + Sync + 'static {
     fn grouping(&self, project_id: i64, hash: &str) -> StoreResult<Option<String>>;
     /// Changes an issue's status.
     fn set_issue_status(&self, id: i64, status: IssueStatus) -> StoreResult<Issue>;
-    /// Events of an issue, newest first, after an offset.
-    fn issue_events(&self, issue_id: i64, offset: i64, limit: i64)
-        -> StoreResult<Vec<StoredEvent>>;
+    /// Events of an issue, newest first, from a cursor position (timestamp ms, row id).
+    fn issue_events(
+        &self,
+        issue_id: i64,
+        cursor: Option<KeysetCursor>,
+        limit: i64,
+    ) -> StoreResult<Vec<StoredEvent>>;
     /// The newest (or oldest) stored event of an issue.
     fn issue_event_edge(&self, issue_id: i64, newest: bool) -> StoreResult<Option<StoredEvent>>;
     /// One event by its id within a project.

@@ -158,6 +158,8 @@ pub struct StoredEvent {
     pub payload: serde_json::Value,
     /// Stored (compressed) size in bytes.
     pub stored_bytes: i64,
+    /// Database row id (orders events with equal timestamps; used in cursors).
+    pub row_id: i64,
 }
 
 /// How many events of an issue carried one tag value.
@@ -191,11 +193,11 @@ pub enum IssueSort {
     Users,
 }
 
-/// A position in an issue list: the sort value and id of a row. Pages continue from it, so rows
+/// A position in an issue or event list: the sort value and id of a row. Pages continue from it, so rows
 /// that move while someone pages (a new event changes `last_seen`) are neither skipped twice nor
 /// repeated the way offsets would.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IssueCursor {
+pub struct KeysetCursor {
     /// The sort column's value of the row.
     pub value: i64,
     /// The row's id (ties in the sort value are ordered by id).
@@ -234,7 +236,7 @@ pub struct IssueQuery {
     /// Order.
     pub sort: IssueSort,
     /// Start after (or, `backwards`, before) this position in the sort order.
-    pub cursor: Option<IssueCursor>,
+    pub cursor: Option<KeysetCursor>,
     /// Rows to return.
     pub limit: i64,
 }

@@ -162,6 +162,17 @@ fn issues_events_filters_pagination_and_regressions() {
         dates.windows(2).all(|w| w[0] >= w[1]),
         "newest first: {dates:?}"
     );
+    let (two, link) = page(&format!(
+        "{}/api/0/issues/{pay_id}/events/?limit=2",
+        server.url
+    ));
+    assert_eq!(two.as_array().unwrap().len(), 2);
+    let (next, more) = target(&link, "next");
+    assert!(more, "{link}");
+    let (rest, link) = page(&next);
+    assert_eq!(rest.as_array().unwrap().len(), 1);
+    assert_eq!(rest[0]["eventID"], events[2]["eventID"]);
+    assert!(!target(&link, "next").1, "{link}");
     let (_, oldest) = server.api_get(&token, &format!("/api/0/issues/{pay_id}/events/oldest/"));
     assert_eq!(oldest["eventID"], first_id.as_str());
     let (_, latest) = server.api_get(&token, &format!("/api/0/issues/{pay_id}/events/latest/"));

@@ -268,10 +268,10 @@ impl Store for SqliteStore {
     fn issue_events(
         &self,
         issue_id: i64,
-        offset: i64,
+        cursor: Option<KeysetCursor>,
         limit: i64,
     ) -> StoreResult<Vec<StoredEvent>> {
-        self.read(|c| read::issue_events(c, &self.dicts, issue_id, offset, limit))
+        self.read(|c| read::issue_events(c, &self.dicts, issue_id, cursor, limit))
     }
 
     fn issue_event_edge(&self, issue_id: i64, newest: bool) -> StoreResult<Option<StoredEvent>> {

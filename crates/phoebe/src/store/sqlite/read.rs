@@ -166,7 +166,7 @@ pub fn grouping(c: &Connection, project_id: i64, hash: &str) -> StoreResult<Opti
 }
 
 const EVENT_COLUMNS: &str =
-    "event_id, project_id, issue_id, timestamp_ms, received_ms, grouping_hash, grouping_variant, payload FROM events";
+    "event_id, project_id, issue_id, timestamp_ms, received_ms, grouping_hash, grouping_variant, payload, id FROM events";
 
 /// zstd dictionaries by id, loaded once per store (they never change).
 #[derive(Default)]
@@ -226,6 +226,7 @@ fn event_row(r: &Row) -> rusqlite::Result<EventRow> {
             grouping_variant: r.get(6)?,
             payload: serde_json::Value::Null,
             stored_bytes: compressed.len() as i64,
+            row_id: r.get(8)?,
         },
         compressed,
     ))
@@ -241,15 +242,37 @@ pub fn issue_events(
     c: &Connection,
     dicts: &Dictionaries,
     issue_id: i64,
-    offset: i64,
+    cursor: Option<KeysetCursor>,
     limit: i64,
 ) -> StoreResult<Vec<StoredEvent>> {
-    let sql =
-        format!("SELECT {EVENT_COLUMNS} WHERE issue_id = ?1 ORDER BY timestamp_ms DESC, id DESC LIMIT ?2 OFFSET ?3");
+    let backwards = cursor.is_some_and(|c| c.backwards);
+    let (op, dir) = if backwards {
+        (">", "ASC")
+    } else {
+        ("<", "DESC")
+    };
+    let position = if cursor.is_some() {
+        format!(" AND (timestamp_ms, id) {op} (?3, ?4)")
+    } else {
+        String::new()
+    };
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} WHERE issue_id = ?1{position} ORDER BY timestamp_ms {dir}, id {dir} LIMIT ?2"
+    );
     let mut st = c.prepare_cached(&sql)?;
-    let rows = st.query_map(params![issue_id, limit, offset], event_row)?;
-    let rows: Vec<EventRow> = rows.collect::<Result<_, _>>()?;
-    Ok(rows.into_iter().map(|r| finish(c, dicts, r)).collect())
+    let rows: Vec<EventRow> = match cursor {
+        Some(k) => st
+            .query_map(params![issue_id, limit, k.value, k.id], event_row)?
+            .collect::<Result<_, _>>()?,
+        None => st
+            .query_map(params![issue_id, limit], event_row)?
+            .collect::<Result<_, _>>()?,
+    };
+    let mut events: Vec<StoredEvent> = rows.into_iter().map(|r| finish(c, dicts, r)).collect();
+    if backwards {
+        events.reverse();
+    }
+    Ok(events)
 }
 
 pub fn issue_event_edge(
