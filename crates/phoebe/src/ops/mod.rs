@@ -87,15 +87,18 @@ pub struct IssueListRequest {
     pub limit: Option<i64>,
 }
 
+/// A neighbouring page: its cursor and whether it has rows (`None` on an empty page).
+pub type PageLink = Option<(String, bool)>;
+
 /// One page of events.
 #[derive(Debug, Clone)]
 pub struct EventPage {
     /// The events, newest first.
     pub events: Vec<StoredEvent>,
-    /// Cursor of the next page and whether it has rows (`None` on an empty page).
-    pub next: Option<(String, bool)>,
-    /// Cursor of the previous page and whether it has rows.
-    pub previous: Option<(String, bool)>,
+    /// The next page.
+    pub next: PageLink,
+    /// The previous page.
+    pub previous: PageLink,
 }
 
 /// One page of issues.
@@ -105,10 +108,10 @@ pub struct IssuePage {
     pub issues: Vec<Issue>,
     /// Page size asked for.
     pub limit: i64,
-    /// Cursor of the next page and whether it has rows (`None` on an empty page).
-    pub next: Option<(String, bool)>,
-    /// Cursor of the previous page and whether it has rows.
-    pub previous: Option<(String, bool)>,
+    /// The next page.
+    pub next: PageLink,
+    /// The previous page.
+    pub previous: PageLink,
 }
 
 /// The operations, bound to one store.
@@ -345,14 +348,7 @@ impl Ops {
     /// A page of issues.
     pub fn list_issues(&self, req: &IssueListRequest) -> OpsResult<IssuePage> {
         let limit = req.limit.unwrap_or(25).clamp(1, 100);
-        let cursor = match &req.cursor {
-            Some(c) => Some(parse_keyset_cursor(c).ok_or_else(|| {
-                OpsError::Invalid(format!(
-                    "bad cursor {c:?}: pass the cursor from a Link header"
-                ))
-            })?),
-            None => None,
-        };
+        let cursor = parse_cursor_param(req.cursor.as_deref())?;
         let mut q = IssueQuery {
             limit: limit + 1,
             cursor,
@@ -401,33 +397,9 @@ impl Ops {
             }
         };
         let mut issues = self.store.issues(&q)?;
-        let more = issues.len() as i64 > limit;
-        let backwards = cursor.is_some_and(|c| c.backwards);
-        if backwards {
-            // The extra row sits at the front of a backwards page.
-            if more {
-                issues.remove(0);
-            }
-        } else {
-            issues.truncate(limit as usize);
-        }
-        let at = |i: &Issue, backwards: bool| KeysetCursor {
-            value: q.sort.value_of(i),
-            id: i.id,
-            backwards,
-        };
-        let next = issues.last().map(|i| {
-            (
-                keyset_cursor(at(i, false)),
-                if backwards { true } else { more },
-            )
-        });
-        let previous = issues.first().map(|i| {
-            (
-                keyset_cursor(at(i, true)),
-                if backwards { more } else { cursor.is_some() },
-            )
-        });
+        let sort = q.sort;
+        let (previous, next) =
+            finish_page(&mut issues, limit, cursor, |i| (sort.value_of(i), i.id));
         Ok(IssuePage {
             issues,
             limit,
@@ -492,38 +464,11 @@ impl Ops {
     /// (each with whether that page has rows).
     pub fn issue_events(&self, id: i64, cursor: Option<&str>, limit: i64) -> OpsResult<EventPage> {
         self.store.issue(id)?;
-        let cursor = match cursor {
-            Some(c) => Some(parse_keyset_cursor(c).ok_or_else(|| {
-                OpsError::Invalid(format!(
-                    "bad cursor {c:?}: pass the cursor from a Link header"
-                ))
-            })?),
-            None => None,
-        };
+        let cursor = parse_cursor_param(cursor)?;
         let limit = limit.clamp(1, 100);
         let mut events = self.store.issue_events(id, cursor, limit + 1)?;
-        let more = events.len() as i64 > limit;
-        let backwards = cursor.is_some_and(|c| c.backwards);
-        if backwards {
-            if more {
-                events.remove(0);
-            }
-        } else {
-            events.truncate(limit as usize);
-        }
-        let at = |e: &StoredEvent, backwards: bool| {
-            keyset_cursor(KeysetCursor {
-                value: e.timestamp_ms,
-                id: e.row_id,
-                backwards,
-            })
-        };
-        let next = events
-            .last()
-            .map(|e| (at(e, false), if backwards { true } else { more }));
-        let previous = events
-            .first()
-            .map(|e| (at(e, true), if backwards { more } else { cursor.is_some() }));
+        let (previous, next) =
+            finish_page(&mut events, limit, cursor, |e| (e.timestamp_ms, e.row_id));
         Ok(EventPage {
             events,
             next,
@@ -554,6 +499,53 @@ impl Ops {
             .grouping(project_id, hash)?
             .and_then(|g| serde_json::from_str(&g).ok()))
     }
+}
+
+/// Trims a page that was fetched with one row more than `limit` (which tells whether more rows
+/// lie that way) and returns the (previous, next) cursors, each with whether its page has rows.
+/// `position` gives a row's sort value and id.
+fn finish_page<T>(
+    rows: &mut Vec<T>,
+    limit: i64,
+    cursor: Option<KeysetCursor>,
+    position: impl Fn(&T) -> (i64, i64),
+) -> (PageLink, PageLink) {
+    let more = rows.len() as i64 > limit;
+    let backwards = cursor.is_some_and(|c| c.backwards);
+    if backwards {
+        // A backwards page was read in reverse: its extra row is at the front.
+        if more {
+            rows.remove(0);
+        }
+    } else {
+        rows.truncate(limit.max(0) as usize);
+    }
+    let at = |row: &T, backwards: bool| {
+        let (value, id) = position(row);
+        keyset_cursor(KeysetCursor {
+            value,
+            id,
+            backwards,
+        })
+    };
+    let previous = rows
+        .first()
+        .map(|r| (at(r, true), if backwards { more } else { cursor.is_some() }));
+    let next = rows.last().map(|r| (at(r, false), backwards || more));
+    (previous, next)
+}
+
+/// A `cursor` parameter, if given.
+fn parse_cursor_param(cursor: Option<&str>) -> OpsResult<Option<KeysetCursor>> {
+    cursor
+        .map(|c| {
+            parse_keyset_cursor(c).ok_or_else(|| {
+                OpsError::Invalid(format!(
+                    "bad cursor {c:?}: pass the cursor from a Link header"
+                ))
+            })
+        })
+        .transpose()
 }
 
 /// Issue cursors look like Sentry's (`<sort value>:<id>:<is_prev>`).
@@ -591,6 +583,35 @@ mod tests {
         assert_eq!(parse_period_ms("91d"), None);
         assert_eq!(parse_period_ms("100000000000000d"), None);
         assert_eq!(parse_period_ms("0h"), None);
+    }
+
+    #[test]
+    fn pages_trim_the_probe_row_and_point_both_ways() {
+        let pos = |r: &i64| (*r, *r);
+        // First page of 2 out of more: a next page, no previous.
+        let mut rows = vec![9, 8, 7];
+        let (prev, next) = finish_page(&mut rows, 2, None, pos);
+        assert_eq!(rows, vec![9, 8]);
+        assert_eq!(
+            (prev, next),
+            (Some(("9:9:1".into(), false)), Some(("8:8:0".into(), true)))
+        );
+        // A backwards page read in reverse order and turned around: the probe row is at the front.
+        let back = Some(KeysetCursor {
+            value: 5,
+            id: 5,
+            backwards: true,
+        });
+        let mut rows = vec![8, 7, 6];
+        let (prev, next) = finish_page(&mut rows, 2, back, pos);
+        assert_eq!(rows, vec![7, 6]);
+        assert_eq!(
+            (prev, next),
+            (Some(("7:7:1".into(), true)), Some(("6:6:0".into(), true)))
+        );
+        // An empty page has no neighbours to name.
+        let mut rows: Vec<i64> = vec![];
+        assert_eq!(finish_page(&mut rows, 2, None, pos), (None, None));
     }
 
     #[test]
