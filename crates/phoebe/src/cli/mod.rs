@@ -7,7 +7,6 @@ mod issues;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
@@ -433,9 +432,4 @@ pub fn send_test_event(dsn: &str, message: &str) -> anyhow::Result<String> {
         ),
         Err(e) => bail!("could not reach {}: {e}", dsn.envelope_url()),
     }
-}
-
-/// For tests and the benchmark: an `Arc<dyn Store>` from a config.
-pub fn store_for(config: &Config) -> anyhow::Result<Arc<dyn crate::store::Store>> {
-    crate::server::open_store(config)
 }

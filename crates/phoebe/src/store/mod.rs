@@ -93,8 +93,6 @@ pub trait Store: Send + Sync + 'static {
         password_hash: &str,
         role: &str,
     ) -> StoreResult<User>;
-    /// Number of users.
-    fn count_users(&self) -> StoreResult<i64>;
     /// One user by login.
     fn user_by_login(&self, login: &str) -> StoreResult<User>;
     /// Stores a new API token (by its hash) for a user.
@@ -126,8 +124,6 @@ pub trait Store: Send + Sync + 'static {
     fn issue_event_edge(&self, issue_id: i64, newest: bool) -> StoreResult<Option<StoredEvent>>;
     /// One event by its id within a project.
     fn event(&self, project_id: i64, event_id: uuid::Uuid) -> StoreResult<Option<StoredEvent>>;
-    /// Number of stored events (all projects).
-    fn count_events(&self) -> StoreResult<i64>;
     /// Database size in bytes, for the benchmark and `/metrics`.
     fn size_bytes(&self) -> StoreResult<u64>;
     /// Cheap liveness check of the database.

@@ -216,10 +216,6 @@ impl Store for SqliteStore {
         self.write(|c| admin::create_user(c, org_id, login, password_hash, role))
     }
 
-    fn count_users(&self) -> StoreResult<i64> {
-        self.read(|c| Ok(c.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?))
-    }
-
     fn user_by_login(&self, login: &str) -> StoreResult<User> {
         self.read(|c| admin::user_by_login(c, login))
     }
@@ -280,10 +276,6 @@ impl Store for SqliteStore {
 
     fn event(&self, project_id: i64, event_id: uuid::Uuid) -> StoreResult<Option<StoredEvent>> {
         self.read(|c| read::event(c, &self.dicts, project_id, event_id))
-    }
-
-    fn count_events(&self) -> StoreResult<i64> {
-        self.read(|c| Ok(c.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?))
     }
 
     fn size_bytes(&self) -> StoreResult<u64> {
