@@ -3,8 +3,8 @@
 //! `normalize_event`, `group` and `summarize`. Single-threaded and free of I/O, so the numbers
 //! are stable.
 //!
-//! The events are those of `phoebe bench` (the JSON shape of `builtin_template()` in
-//! `crates/phoebe/src/bench.rs`, varied the same way) plus, when the shared corpus is present,
+//! The events are those of `phoebe bench` (`crates/phoebe/src/bench_event.json`, varied the
+//! way `build_bodies` in `crates/phoebe/src/bench.rs` varies it) plus, when the shared corpus is present,
 //! the sentry-python Flask capture the template was modelled on.
 //!
 //! `--dump` instead prints every result (payload, typed event, problems, grouping, summary) for
@@ -22,54 +22,10 @@ use serde_json::{json, Value};
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus");
 const FLASK_CAPTURE: &str = "python/018-flask-request-error--event.req";
 
-/// The bench's built-in template (`crates/phoebe/src/bench.rs`), kept in the same shape.
+/// The bench's built-in event, the very file `phoebe bench` sends.
 fn builtin_template() -> Value {
-    let frame = |module: &str, function: &str, line: u64, in_app: bool| {
-        json!({
-            "filename": format!("{}.py", module.replace('.', "/")),
-            "abs_path": format!("/srv/app/{}.py", module.replace('.', "/")),
-            "module": module, "function": function, "lineno": line, "in_app": in_app,
-            "pre_context": ["    def handler(self, request):", "        order = self.load(request)", "        if not order:", "            raise NotFound()", "        total = order.total()"],
-            "context_line": "        result = self.process(order, amount=request.json['amount'])",
-            "post_context": ["        self.audit(order, result)", "        return result", "", "    def process(self, order, amount):", "        pass"],
-            "vars": {"self": "<OrderService object at 0x7f3a2c1d0e50>", "request": "<Request 'http://127.0.0.1:5000/orders/17/pay' [POST]>",
-                     "order": {"id": "17", "status": "'open'", "lines": ["'sku-1'", "'sku-2'"]}, "amount": "250"},
-        })
-    };
-    json!({
-        "level": "error",
-        "platform": "python",
-        "exception": {"values": [{
-            "type": "PermissionError", "value": "amount 250 exceeds limit for order 17", "module": null,
-            "mechanism": {"type": "flask", "handled": false},
-            "stacktrace": {"frames": [
-                frame("flask.app", "wsgi_app", 1511, false),
-                frame("flask.app", "full_dispatch_request", 919, false),
-                frame("flask.app", "dispatch_request", 902, false),
-                frame("shop.views", "pay", 41, true),
-                frame("shop.services", "charge", 88, true),
-            ]},
-        }]},
-        "breadcrumbs": {"values": (0..8).map(|i| json!({"type": "default", "category": "query", "message": format!("SELECT * FROM orders WHERE id = {i}"), "level": "info", "timestamp": 1_700_000_000.0 + i as f64})).collect::<Vec<_>>()},
-        "contexts": {
-            "runtime": {"name": "CPython", "version": "3.11.7", "build": "3.11.7 (main, May  9 2026, 07:30:00) [GCC 12.2.0]"},
-            "os": {"name": "Linux", "version": "6.1.0"},
-            "trace": {"trace_id": "cf61c0732a4f40729a6de47b510faa0a", "span_id": "a1b2c3d4e5f60718", "op": "http.server", "status": "internal_error"},
-        },
-        "transaction": "pay",
-        "transaction_info": {"source": "component"},
-        "extra": {"sys.argv": ["/srv/app/run.py"]},
-        "modules": (0..40).map(|i| (format!("package-{i}"), json!(format!("1.{i}.0")))).collect::<serde_json::Map<_, _>>(),
-        "request": {"url": "http://127.0.0.1:5000/orders/17/pay", "method": "POST", "query_string": "coupon=SPRING",
-                    "headers": {"Host": "127.0.0.1:5000", "User-Agent": "python-requests/2.32.3", "Content-Type": "application/json", "Accept": "*/*"},
-                    "data": {"amount": 250, "currency": "EUR"}, "env": {"SERVER_NAME": "localhost", "SERVER_PORT": "5000"}},
-        "user": {"id": "u-17", "email": "buyer@example.com", "ip_address": "127.0.0.1"},
-        "release": "shop@1.4.2",
-        "environment": "production",
-        "server_name": "web-1",
-        "sdk": {"name": "sentry.python.flask", "version": "2.75.0", "packages": [{"name": "pypi:sentry-sdk", "version": "2.75.0"}],
-                "integrations": ["argv", "atexit", "dedupe", "excepthook", "flask", "logging", "modules", "stdlib", "threading"]},
-    })
+    serde_json::from_str(include_str!("../../phoebe/src/bench_event.json"))
+        .expect("bench_event.json is JSON")
 }
 
 /// The i-th bench payload: the template varied as `build_bodies` in bench.rs varies it.

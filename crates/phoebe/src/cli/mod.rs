@@ -187,20 +187,12 @@ fn load_config(cli: &Cli, bind: Option<String>) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-/// The meta key under which `serve` records the URL it listens on.
-const SERVED_URL_KEY: &str = "served_public_url";
-
 fn open_ops(config: &Config) -> anyhow::Result<Ops> {
     let store = crate::server::open_store(config)?;
-    // Without a configured public_url, DSNs name the address the server last listened on, so
-    // `phoebe serve --bind 0.0.0.0:9000` and `phoebe project create` agree.
-    let url = match config.public_url_configured {
-        true => config.public_url.clone(),
-        false => store
-            .meta(SERVED_URL_KEY)?
-            .unwrap_or_else(|| config.public_url.clone()),
-    };
-    Ok(Ops::new(store, &url))
+    Ok(match config.public_url_configured {
+        true => Ops::new(store, &config.public_url),
+        false => Ops::with_served_url(store, &config.public_url)?,
+    })
 }
 
 fn admin_login() -> String {
@@ -371,9 +363,8 @@ fn serve(mut config: Config) -> anyhow::Result<()> {
         let ops = Ops::new(store.clone(), &config.public_url);
         let boot = tokio::task::spawn_blocking({
             let ops = ops.clone();
-            let url = config.public_url.clone();
             move || -> anyhow::Result<_> {
-                ops.store().set_meta(SERVED_URL_KEY, &url)?;
+                ops.record_served_url()?;
                 Ok(ops.bootstrap(&admin_login(), password.as_deref())?)
             }
         })

@@ -177,20 +177,6 @@ pub const MAX_BATCH_BYTES: usize = 32 << 20;
 /// reason as its file name) instead of being lost.
 pub const UNREADABLE_ITEM_TYPE: &str = "phoebe.unreadable";
 
-/// Builds one store batch with a throwaway [`Processor`] (tests and tools).
-pub fn build_batch(claimed: &[Claimed], options: &ProcessOptions) -> (DigestBatch, ProcessStats) {
-    match Processor::new(options.clone(), None) {
-        Ok(mut p) => p.build_batch(claimed),
-        Err(_) => (
-            DigestBatch::default(),
-            ProcessStats {
-                failed: claimed.len() as u64,
-                dropped: 0,
-            },
-        ),
-    }
-}
-
 #[derive(serde::Deserialize, Default)]
 struct EntryMeta {
     event_id: Option<String>,
@@ -214,12 +200,13 @@ impl Processor {
         let entry = &claimed.entry;
         let options = &self.options;
         // Ingest usually hands over the body it already decoded; after a restart it comes from disk.
-        let body: Vec<u8> = match &claimed.decoded {
-            Some(decoded) => decoded.to_vec(),
+        let body: bytes::Bytes = match &entry.decoded {
+            Some(decoded) => decoded.clone(),
             None => {
                 let encoding = Encoding::from_header(entry.encoding.as_deref());
                 codec::decode(encoding, &entry.body, options.max_body_bytes)
                     .map_err(|e| e.to_string())?
+                    .into()
             }
         };
         let meta: EntryMeta = entry
@@ -273,7 +260,7 @@ impl Processor {
                 }
             }
             EntryKind::StoreEvent => {
-                let json = codec::decode_store_body(body, self.options.max_body_bytes)
+                let json = codec::decode_store_body(body.to_vec(), self.options.max_body_bytes)
                     .map_err(|e| e.to_string())?;
                 let json = phoebe_protocol::json::sanitize_non_finite(&json);
                 ctx.header_event_id = meta_event_id;
@@ -460,7 +447,6 @@ mod tests {
                     body: body.into(),
                     decoded: None,
                 },
-                decoded: None,
             })
             .collect()
     }

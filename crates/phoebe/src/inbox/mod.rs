@@ -79,10 +79,8 @@ struct DecodedCache {
 pub struct Claimed {
     /// Monotonic inbox id (never reused).
     pub id: i64,
-    /// The entry.
+    /// The entry (with `decoded` set when ingest handed the decoded body over in memory).
     pub entry: Entry,
-    /// The decoded body, when ingest handed it over in memory.
-    pub decoded: Option<Bytes>,
 }
 
 /// Why an append failed.
@@ -232,7 +230,6 @@ impl Inbox {
                     body: Bytes::from(body),
                     decoded: None,
                 },
-                decoded: None,
             })
         })?;
         let mut claimed: Vec<Claimed> = Vec::new();
@@ -249,7 +246,7 @@ impl Inbox {
         for c in &mut claimed {
             if let Some(body) = cache.bodies.remove(&c.id) {
                 cache.bytes -= body.len();
-                c.decoded = Some(body);
+                c.entry.decoded = Some(body);
             }
         }
         Ok(claimed)
@@ -313,16 +310,6 @@ impl InboxWriter {
             .await
             .map_err(|_| InboxError::Closed)?;
         wait.await.map_err(|_| InboxError::Closed)?
-    }
-
-    /// Entries committed but not yet digested.
-    pub fn pending(&self) -> i64 {
-        self.pending.load(Ordering::Relaxed)
-    }
-
-    /// The backlog bound.
-    pub fn max_backlog(&self) -> i64 {
-        self.max_backlog
     }
 }
 

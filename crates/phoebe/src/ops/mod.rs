@@ -50,6 +50,9 @@ impl From<query::QueryError> for OpsError {
 /// Event counts per bucket: (bucket start in unix seconds, count), oldest first.
 pub type Series = Vec<(i64, i64)>;
 
+/// The meta key under which `serve` records the URL it listens on.
+const SERVED_URL_KEY: &str = "served_public_url";
+
 /// Result of an operation.
 pub type OpsResult<T> = Result<T, OpsError>;
 
@@ -179,9 +182,19 @@ impl Ops {
         }
     }
 
-    /// The store, for the server's own plumbing (key cache, digest).
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+    /// Operations whose DSNs name the URL `phoebe serve` last recorded (see
+    /// [`Ops::record_served_url`]), else `fallback`: so `phoebe serve --bind 0.0.0.0:9000` and a
+    /// later `phoebe project create` agree without configuration.
+    pub fn with_served_url(store: Arc<dyn Store>, fallback: &str) -> OpsResult<Ops> {
+        let url = store
+            .meta(SERVED_URL_KEY)?
+            .unwrap_or_else(|| fallback.to_string());
+        Ok(Ops::new(store, &url))
+    }
+
+    /// Records this server's public URL for [`Ops::with_served_url`].
+    pub fn record_served_url(&self) -> OpsResult<()> {
+        Ok(self.store.set_meta(SERVED_URL_KEY, &self.public_url)?)
     }
 
     /// The public base URL.
@@ -432,8 +445,7 @@ impl Ops {
                 let mut series: Vec<(i64, i64)> = (0..n)
                     .map(|i| ((first + i as i64 * bucket_ms) / 1000, 0))
                     .collect();
-                for (issue, hour, count) in rows.iter().filter(|r| r.0 == *id) {
-                    let _ = issue;
+                for (_, hour, count) in rows.iter().filter(|r| r.0 == *id) {
                     let idx = ((hour - first).div_euclid(bucket_ms)) as usize;
                     if let Some(slot) = series.get_mut(idx) {
                         slot.1 += count;
