@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod client_report;
 pub mod dsn;
 pub mod envelope;
 pub mod event;

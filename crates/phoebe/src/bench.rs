@@ -110,19 +110,20 @@ pub fn sample_bodies(n: usize, issues: usize) -> Vec<Vec<u8>> {
 }
 
 /// One connection: sends requests as long as there are some, keeping the connection alive.
-/// Returns the latencies in microseconds and the number of requests that were not answered 200.
+/// Returns the latencies in microseconds, the number of requests that were not answered 200, and
+/// how many of those were 429 (refused by a rate limit or spike protection).
 async fn send_loop(
     authority: &str,
     requests: &[Vec<u8>],
     next: &AtomicUsize,
     start: Instant,
     rate: Option<f64>,
-) -> anyhow::Result<(Vec<u64>, usize)> {
+) -> anyhow::Result<(Vec<u64>, usize, usize)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(authority).await?;
     stream.set_nodelay(true)?;
     let mut latencies = Vec::new();
-    let mut failures = 0;
+    let (mut failures, mut limited) = (0, 0);
     let mut buf = Vec::with_capacity(4096);
     loop {
         let i = next.fetch_add(1, Ordering::Relaxed);
@@ -167,8 +168,11 @@ async fn send_loop(
         if status != "200" {
             failures += 1;
         }
+        if status == "429" {
+            limited += 1;
+        }
     }
-    Ok((latencies, failures))
+    Ok((latencies, failures, limited))
 }
 
 /// The server's counters, read from `/metrics`.
@@ -295,7 +299,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let start = Instant::now();
-    let (mut latencies, failures) = runtime.block_on(async {
+    let (mut latencies, failures, limited) = runtime.block_on(async {
         let tasks: Vec<_> = (0..args.concurrency.max(1))
             .map(|_| {
                 let (requests, next, authority, rate) =
@@ -306,14 +310,21 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             })
             .collect();
         let mut latencies = Vec::with_capacity(args.events);
-        let mut failures = 0;
+        let (mut failures, mut limited) = (0, 0);
         for t in tasks {
-            let (l, f) = t.await??;
+            let (l, f, r) = t.await??;
             latencies.extend(l);
             failures += f;
+            limited += r;
         }
-        anyhow::Ok((latencies, failures))
+        anyhow::Ok((latencies, failures, limited))
     })?;
+    if limited > 0 {
+        eprintln!(
+            "{limited} requests were refused with 429: start the server with \
+             PHOEBE_QUOTAS__SPIKE_PROTECTION=false (and no [quotas] limits) to measure throughput"
+        );
+    }
     let accept_secs = start.elapsed().as_secs_f64();
     let accepted = args.events - failures;
 

@@ -31,6 +31,108 @@ pub struct RawConfig {
     pub store: StoreConfig,
     /// The HTTP server.
     pub server: ServerConfig,
+    /// Rate limits and spike protection at the door.
+    pub quotas: QuotaConfig,
+    /// How many events are kept, and for how long.
+    pub retention: RetentionConfig,
+}
+
+/// `[quotas]`: events accepted per clock minute and hour, checked at the door. 0 = unlimited.
+/// Projects and DSN keys can override the project and key limits (`phoebe project limits`,
+/// `phoebe key limits`, or the API).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuotaConfig {
+    /// Per DSN key, per minute.
+    pub key_events_per_minute: u64,
+    /// Per DSN key, per hour.
+    pub key_events_per_hour: u64,
+    /// Per project, per minute.
+    pub project_events_per_minute: u64,
+    /// Per project, per hour.
+    pub project_events_per_hour: u64,
+    /// Per organization, per minute.
+    pub org_events_per_minute: u64,
+    /// Per organization, per hour.
+    pub org_events_per_hour: u64,
+    /// The whole server, per minute.
+    pub global_events_per_minute: u64,
+    /// The whole server, per hour.
+    pub global_events_per_hour: u64,
+    /// Throttle a project whose rate jumps far above its own recent baseline.
+    pub spike_protection: bool,
+    /// A minute over `spike_factor` times the project's baseline (events per minute, averaged
+    /// over about a day) is a spike...
+    pub spike_factor: u64,
+    /// ...unless it stays under this many events per minute.
+    pub spike_floor_per_minute: u64,
+}
+
+impl Default for QuotaConfig {
+    fn default() -> Self {
+        QuotaConfig {
+            key_events_per_minute: 0,
+            key_events_per_hour: 0,
+            project_events_per_minute: 0,
+            project_events_per_hour: 0,
+            org_events_per_minute: 0,
+            org_events_per_hour: 0,
+            global_events_per_minute: 0,
+            global_events_per_hour: 0,
+            spike_protection: true,
+            spike_factor: 10,
+            spike_floor_per_minute: 3_000,
+        }
+    }
+}
+
+/// `[retention]`: which stored events stay. Issues and their counts are never deleted.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Each issue keeps its first this-many events...
+    pub first_events_per_issue: u64,
+    /// ...its latest this-many...
+    pub latest_events_per_issue: u64,
+    /// ...and a thinning sample of the rest: this many for every doubling of its event count
+    /// (rounded down to a power of two).
+    pub samples_per_doubling: u64,
+    /// Stored events older than this are evicted (per project: `phoebe project limits`). 0 = forever.
+    pub max_age_days: u64,
+    /// At most this many stored events per project, oldest evicted first. 0 = unlimited.
+    pub max_events_per_project: u64,
+    /// Evict the oldest events while the database is bigger than this. 0 = no budget.
+    pub max_disk_mb: u64,
+    /// Seconds between eviction passes.
+    pub interval_secs: u64,
+    /// Events deleted per eviction step; small steps keep ingest flowing meanwhile.
+    pub batch: u64,
+}
+
+impl RetentionConfig {
+    /// The per-issue part of the policy, as digest applies it.
+    pub fn event_bounds(&self) -> crate::store::EventBounds {
+        crate::store::EventBounds {
+            first: self.first_events_per_issue,
+            latest: self.latest_events_per_issue,
+            samples_per_doubling: self.samples_per_doubling,
+        }
+    }
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            first_events_per_issue: 10,
+            latest_events_per_issue: 50,
+            samples_per_doubling: 8,
+            max_age_days: 90,
+            max_events_per_project: 1_000_000,
+            max_disk_mb: 10_240,
+            interval_secs: 10,
+            batch: 500,
+        }
+    }
 }
 
 /// `[server]`: the HTTP side's own bounds.
@@ -91,6 +193,8 @@ impl Default for RawConfig {
             digest: DigestConfig::default(),
             store: StoreConfig::default(),
             server: ServerConfig::default(),
+            quotas: QuotaConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -138,6 +242,10 @@ pub struct Config {
     pub store: StoreConfig,
     /// HTTP server settings.
     pub server: ServerConfig,
+    /// Rate limits.
+    pub quotas: QuotaConfig,
+    /// Retention.
+    pub retention: RetentionConfig,
 }
 
 /// Top-level environment variables that are not `SECTION__KEY` overrides.
@@ -266,6 +374,12 @@ impl Config {
         if raw.digest.batch_size == 0 || raw.inbox.max_batch == 0 {
             bail!("[digest] batch_size and [inbox] max_batch must be at least 1");
         }
+        if raw.quotas.spike_factor < 2 {
+            bail!("[quotas] spike_factor must be at least 2 (PHOEBE_QUOTAS__SPIKE_FACTOR)");
+        }
+        if raw.retention.interval_secs == 0 || raw.retention.batch == 0 {
+            bail!("[retention] interval_secs and batch must be at least 1");
+        }
         let public_url_configured = !raw.public_url.is_empty();
         let public_url = if raw.public_url.is_empty() {
             format!("http://{bind}")
@@ -282,6 +396,8 @@ impl Config {
             digest: raw.digest,
             store: raw.store,
             server: raw.server,
+            quotas: raw.quotas,
+            retention: raw.retention,
         })
     }
 
@@ -296,8 +412,18 @@ impl Config {
             digest: self.digest.clone(),
             store: self.store.clone(),
             server: self.server.clone(),
+            quotas: self.quotas.clone(),
+            retention: self.retention.clone(),
         };
         toml::to_string_pretty(&raw).unwrap_or_default()
+    }
+
+    /// The defaults project and key overrides fall back to.
+    pub fn policy(&self) -> crate::ops::limits::Policy {
+        crate::ops::limits::Policy {
+            quotas: self.quotas.clone(),
+            retention: self.retention.clone(),
+        }
     }
 
     /// Path of the main database.

@@ -11,6 +11,8 @@ pub mod digest;
 pub mod inbox;
 pub mod ingest;
 pub mod ops;
+pub mod quota;
+pub mod retention;
 pub mod server;
 pub mod store;
 pub mod telemetry;

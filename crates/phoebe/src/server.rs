@@ -20,6 +20,8 @@ use crate::digest::{Digester, ProcessOptions};
 use crate::inbox::Inbox;
 use crate::ingest::{self, keys::KeyCache, IngestState};
 use crate::ops::Ops;
+use crate::quota::Quotas;
+use crate::retention::Retention;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 use crate::telemetry::Metrics;
@@ -80,14 +82,24 @@ pub async fn run(
         ProcessOptions {
             max_body_bytes: config.limits.max_envelope_bytes,
             zstd_level: config.store.zstd_level,
+            bounds: config.retention.event_bounds(),
         },
     )?;
+    let retention = Retention::start(store.clone(), &config.retention)
+        .context("starting the retention thread")?;
+    let day_ago = chrono::Utc::now().timestamp_millis() - 86_400_000;
+    let quotas = Arc::new(Quotas::new(
+        config.quotas.clone(),
+        &store.accepted_since(day_ago)?,
+    ));
+    let usage_writer = tokio::spawn(write_usage_forever(quotas.clone(), store.clone()));
     let ingest_state = Arc::new(IngestState {
         keys: KeyCache::new(store.clone())?,
         inbox: inbox.writer(),
         limits: config.limits.clone(),
         metrics: metrics.clone(),
         budget: ingest::budget::MemoryBudget::new(config.server.max_in_flight_bytes as usize),
+        quotas: quotas.clone(),
     });
     let refresher = {
         let state = ingest_state.clone();
@@ -104,7 +116,7 @@ pub async fn run(
         })
     };
     let api_state = Arc::new(ApiState {
-        ops: Ops::new(store.clone(), &config.public_url),
+        ops: Ops::new(store.clone(), &config.public_url).with_policy(config.policy()),
     });
     let health = Arc::new(Health {
         store: store.clone(),
@@ -148,10 +160,43 @@ pub async fn run(
     .await
     .context("serving HTTP")?;
     refresher.abort();
+    usage_writer.abort();
+    write_usage(&quotas, &store).await;
+    retention.stop();
     tracing::info!("stopped accepting; finishing digest batch");
     digester.stop();
     drop(inbox);
     Ok(())
+}
+
+/// How often the door's usage counts and spike states are written to the store.
+const USAGE_INTERVAL: Duration = Duration::from_secs(5);
+
+async fn write_usage_forever(quotas: Arc<Quotas>, store: Arc<dyn Store>) {
+    let mut tick = tokio::time::interval(USAGE_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        write_usage(&quotas, &store).await;
+    }
+}
+
+/// Writes the usage counted since the last call; on failure it is kept for the next try.
+async fn write_usage(quotas: &Arc<Quotas>, store: &Arc<dyn Store>) {
+    let rows = quotas.take_usage();
+    let spikes = quotas.spikes(chrono::Utc::now().timestamp_millis());
+    let (q, s) = (quotas.clone(), store.clone());
+    let result = tokio::task::spawn_blocking(move || {
+        let r = s.record_door_usage(&rows, &spikes);
+        if r.is_err() {
+            q.restore_usage(rows);
+        }
+        r
+    })
+    .await;
+    if let Ok(Err(e)) = result {
+        tracing::warn!(error = %e, "writing usage counts failed; will retry");
+    }
 }
 
 async fn readyz(State(h): State<Arc<Health>>) -> impl IntoResponse {

@@ -129,3 +129,14 @@ pub fn init_logging() {
     };
     let _ = result;
 }
+
+/// What to do about a storage error, for log lines and 503 details: a full disk gets advice,
+/// anything else nothing extra.
+pub fn storage_advice(error: &str) -> &'static str {
+    if error.contains("disk is full") || error.contains("No space left") {
+        " (the disk holding the data folder is full: free some space or lower [retention] \
+         max_disk_mb; Phoebe resumes by itself and keeps everything it acknowledged)"
+    } else {
+        ""
+    }
+}

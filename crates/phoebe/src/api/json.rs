@@ -49,6 +49,12 @@ pub fn project(p: &Project) -> Value {
         "id": p.id.to_string(), "slug": p.slug, "name": p.name, "platform": p.platform,
         "dateCreated": iso(p.created_ms), "isMember": true, "hasAccess": true, "team": null, "teams": [],
         "organization": {"id": p.org_id.to_string(), "slug": p.org_slug, "name": p.org_slug},
+        "storedEvents": p.stored_events,
+        "spikeProtection": {
+            "active": p.spike.is_some(),
+            "since": p.spike.map(|s| iso(s.since_ms)),
+            "limitPerMinute": p.spike.map(|s| s.limit_per_minute),
+        },
     })
 }
 

@@ -4,6 +4,7 @@
 
 mod error;
 pub mod json;
+mod limits;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 pub use error::ApiError;
+pub use limits::usage_json;
 
 use crate::ops::{self, IssueListRequest, Ops};
 use crate::store::{Issue, Project, User};
@@ -137,7 +139,7 @@ impl FromRequestParts<Arc<ApiState>> for AuthUser {
 
 /// The API router: every route under `/api/0/`, with and without the trailing slash.
 pub fn router(state: Arc<ApiState>) -> Router {
-    let routes: [(&str, axum::routing::MethodRouter<Arc<ApiState>>); 14] = [
+    let routes: [(&str, axum::routing::MethodRouter<Arc<ApiState>>); 17] = [
         ("/", get(index)),
         ("/organizations/", get(list_orgs)),
         ("/organizations/{org}/", get(get_org)),
@@ -146,6 +148,15 @@ pub fn router(state: Arc<ApiState>) -> Router {
         ("/projects/", get(list_projects)),
         ("/projects/{org}/{project}/", get(get_project)),
         ("/projects/{org}/{project}/keys/", get(project_keys)),
+        (
+            "/projects/{org}/{project}/keys/{key}/",
+            get(limits::get_key).put(limits::put_key),
+        ),
+        (
+            "/projects/{org}/{project}/limits/",
+            get(limits::get_limits).put(limits::put_limits),
+        ),
+        ("/projects/{org}/{project}/usage/", get(limits::get_usage)),
         (
             "/projects/{org}/{project}/issues/",
             get(project_issues).put(bulk_update_issues),

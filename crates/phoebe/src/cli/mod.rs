@@ -3,6 +3,7 @@
 //! output carries only the result (a DSN, a token, a table or JSON); messages go to stderr.
 
 mod issues;
+mod limits;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -85,6 +86,9 @@ pub enum Command {
         #[arg(long)]
         url: Option<String>,
     },
+    /// What happened to events per project and hour: accepted, refused by limits, stored,
+    /// evicted, and what the SDKs reported dropping.
+    Usage(limits::UsageArgs),
     /// Load generator: send realistic envelopes to a running server and report throughput.
     Bench(crate::bench::BenchArgs),
 }
@@ -112,6 +116,8 @@ pub enum ProjectCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Show or set a project's rate limits and retention.
+    Limits(limits::ProjectLimitsArgs),
 }
 
 /// `phoebe key ...`
@@ -136,6 +142,8 @@ pub enum KeyCommand {
         /// The public key, or the whole DSN.
         key: String,
     },
+    /// Show or set a key's rate limits.
+    Limits(limits::KeyLimitsArgs),
 }
 
 /// `phoebe token ...`
@@ -189,10 +197,11 @@ fn load_config(cli: &Cli, bind: Option<String>) -> anyhow::Result<Config> {
 
 fn open_ops(config: &Config) -> anyhow::Result<Ops> {
     let store = crate::server::open_store(config)?;
-    Ok(match config.public_url_configured {
+    let ops = match config.public_url_configured {
         true => Ops::new(store, &config.public_url),
         false => Ops::with_served_url(store, &config.public_url)?,
-    })
+    };
+    Ok(ops.with_policy(config.policy()))
 }
 
 fn admin_login() -> String {
@@ -258,6 +267,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         }
                     }
                 }
+                ProjectCommand::Limits(args) => limits::project_limits(&ops, args)?,
             }
         }
         Command::Key { command } => {
@@ -276,6 +286,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     let k = ops.set_key_active(key, true)?;
                     eprintln!("key {} of project {} enabled", k.public_key, k.project_id);
                 }
+                KeyCommand::Limits(args) => limits::key_limits(&ops, args)?,
             }
         }
         Command::Token {
@@ -339,6 +350,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     ExitCode::FAILURE
                 }
             });
+        }
+        Command::Usage(args) => {
+            let config = load_config(&cli, None)?;
+            limits::usage(&open_ops(&config)?, args)?;
         }
         Command::Bench(args) => crate::bench::run(args)?,
     }

@@ -173,7 +173,8 @@ fn write_batches(
                     break;
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, events = batch.events.len(), "writing a digest batch failed; retrying in 1 s");
+                    let advice = crate::telemetry::storage_advice(&e.to_string());
+                    tracing::error!(error = %e, events = batch.events.len(), "writing a digest batch failed; retrying in 1 s{advice}");
                     if stop.load(Ordering::SeqCst) {
                         // Not applied: the entries are still in the inbox and are digested after a restart.
                         return;

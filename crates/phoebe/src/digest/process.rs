@@ -8,7 +8,9 @@ use phoebe_protocol::normalize::{self, NormalizeContext, Problem};
 
 use crate::codec::{self, Encoding};
 use crate::inbox::{Claimed, Entry, EntryKind};
-use crate::store::{DigestBatch, DigestedEvent, KeptItem};
+use crate::store::{ClientDiscard, DigestBatch, DigestedEvent, EventBounds, KeptItem};
+
+const DAY_MS: i64 = 86_400_000;
 
 /// Knobs digest needs from the configuration.
 #[derive(Debug, Clone)]
@@ -17,6 +19,8 @@ pub struct ProcessOptions {
     pub max_body_bytes: u64,
     /// zstd level for stored payloads.
     pub zstd_level: i32,
+    /// How many events each issue keeps.
+    pub bounds: EventBounds,
 }
 
 /// What happened to the entries of one batch besides the stored events.
@@ -132,7 +136,10 @@ impl Processor {
     /// Builds one store batch out of claimed inbox entries. The batch may stop early to stay under
     /// [`MAX_BATCH_BYTES`]; `last_inbox_id` says how far it got, and the rest is claimed again.
     pub fn build_batch(&mut self, claimed: &[Claimed]) -> (DigestBatch, ProcessStats) {
-        let mut batch = DigestBatch::default();
+        let mut batch = DigestBatch {
+            bounds: self.options.bounds,
+            ..DigestBatch::default()
+        };
         let mut stats = ProcessStats::default();
         let mut bytes = 0usize;
         let (mut counted_events, mut counted_kept) = (0, 0);
@@ -242,12 +249,31 @@ impl Processor {
                                 }
                             }
                         }
+                        ItemType::ClientReport => {
+                            let day_ms = entry.received_ms.div_euclid(DAY_MS) * DAY_MS;
+                            match phoebe_protocol::client_report::parse(payload) {
+                                Ok(discards) => {
+                                    batch.discards.extend(discards.into_iter().map(|d| {
+                                        ClientDiscard {
+                                            project_id: entry.project_id,
+                                            day_ms,
+                                            reason: d.reason,
+                                            category: d.category,
+                                            quantity: d.quantity,
+                                        }
+                                    }))
+                                }
+                                Err(e) => {
+                                    stats.dropped += 1;
+                                    tracing::debug!(project_id = entry.project_id, error = %e, "skipping an unreadable client report");
+                                }
+                            }
+                        }
                         ItemType::Attachment
                         | ItemType::UserReport
                         | ItemType::Feedback
                         | ItemType::Session
-                        | ItemType::Sessions
-                        | ItemType::ClientReport => batch.kept.push(KeptItem {
+                        | ItemType::Sessions => batch.kept.push(KeptItem {
                             project_id: entry.project_id,
                             event_id: ctx.header_event_id,
                             item_type: item.ty.as_str().to_string(),
@@ -461,6 +487,7 @@ mod tests {
         let options = ProcessOptions {
             max_body_bytes: 1 << 20,
             zstd_level: 3,
+            bounds: EventBounds::default(),
         };
         let mut processor = Processor::new(options.clone(), None).unwrap();
         let entries = claimed(crate::bench::sample_bodies(DICT_SAMPLES + 200, 10));

@@ -359,9 +359,14 @@ fn write_loop(
                 ring(&shared.bell);
             }
             Err(e) => {
-                tracing::error!(error = %e, n = batch.len(), "inbox commit failed; the clients get 503 and will retry");
+                let advice = crate::telemetry::storage_advice(&e.to_string());
+                tracing::error!(error = %e, n = batch.len(), "inbox commit failed; the clients get 503 and will retry{advice}");
+                let reason = match advice.is_empty() {
+                    true => e.to_string(),
+                    false => "the server's disk is full; retry later".into(),
+                };
                 for append in batch.drain(..) {
-                    let _ = append.done.send(Err(InboxError::Io(e.to_string())));
+                    let _ = append.done.send(Err(InboxError::Io(reason.clone())));
                 }
             }
         }

@@ -5,6 +5,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use thiserror::Error;
 
+use crate::quota::Limited;
+
 /// Why an SDK request was not accepted.
 #[derive(Debug, Error)]
 pub enum IngestError {
@@ -23,6 +25,9 @@ pub enum IngestError {
     /// The security endpoint got something that is not a report.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// Over a rate limit, quota or spike protection.
+    #[error("{}", .0.detail())]
+    RateLimited(Limited),
     /// The inbox is full or unavailable: try again later.
     #[error("{0}")]
     Overloaded(String),
@@ -39,6 +44,7 @@ impl IngestError {
             IngestError::Forbidden(_) => StatusCode::FORBIDDEN,
             IngestError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             IngestError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            IngestError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             IngestError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             IngestError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -69,6 +75,13 @@ impl IntoResponse for IngestError {
         ) {
             headers.insert("x-sentry-error", v);
         }
+        if let IngestError::RateLimited(limited) = &self {
+            add_rate_limit_headers(headers, limited);
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(limited.retry_after_secs()),
+            );
+        }
         if matches!(self, IngestError::Overloaded(_)) {
             headers.insert(
                 header::RETRY_AFTER,
@@ -76,5 +89,13 @@ impl IntoResponse for IngestError {
             );
         }
         response
+    }
+}
+
+/// `X-Sentry-Rate-Limits` for active limits (on a 429, or on a 200 whose envelope held no
+/// events, so SDKs stop sending events before they are refused).
+pub fn add_rate_limit_headers(headers: &mut axum::http::HeaderMap, limited: &Limited) {
+    if let Ok(v) = HeaderValue::from_str(&limited.header_value()) {
+        headers.insert("x-sentry-rate-limits", v);
     }
 }

@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::store::Store;
+use crate::quota::Grant;
+use crate::store::{Project, ProjectKey, Store};
 
 /// What ingest needs to know about a key.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -16,6 +17,24 @@ pub struct KeyInfo {
     pub project_id: i64,
     /// Disabled keys get 403.
     pub is_active: bool,
+    /// Who is sending, for rate limits.
+    pub grant: Grant,
+}
+
+impl KeyInfo {
+    fn new(k: &ProjectKey, p: Option<&Project>) -> KeyInfo {
+        KeyInfo {
+            project_id: k.project_id,
+            is_active: k.is_active,
+            grant: Grant {
+                key_id: k.id,
+                project_id: k.project_id,
+                org_id: p.map_or(0, |p| p.org_id),
+                key_limits: k.limits,
+                project_limits: p.map(|p| p.limits).unwrap_or_default(),
+            },
+        }
+    }
 }
 
 /// Public key → project, filled from the store on a miss.
@@ -43,20 +62,21 @@ impl KeyCache {
         Ok(cache)
     }
 
-    /// Replaces the cache with the store's current keys (blocking).
+    /// Replaces the cache with the store's current keys and limits (blocking).
     pub fn reload(&self) -> anyhow::Result<()> {
+        let projects: HashMap<i64, Project> = self
+            .store
+            .projects()?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
         let map = self
             .store
             .all_keys()?
             .into_iter()
             .map(|k| {
-                (
-                    k.public_key,
-                    KeyInfo {
-                        project_id: k.project_id,
-                        is_active: k.is_active,
-                    },
-                )
+                let info = KeyInfo::new(&k, projects.get(&k.project_id));
+                (k.public_key, info)
             })
             .collect();
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = map;
@@ -88,10 +108,8 @@ impl KeyCache {
         }
         match self.store.key_by_public(public_key) {
             Ok(Some(k)) => {
-                let info = KeyInfo {
-                    project_id: k.project_id,
-                    is_active: k.is_active,
-                };
+                let project = self.store.project(k.project_id).ok();
+                let info = KeyInfo::new(&k, project.as_ref());
                 self.keys
                     .write()
                     .unwrap_or_else(|p| p.into_inner())

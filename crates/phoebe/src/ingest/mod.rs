@@ -33,6 +33,7 @@ pub use route::{parse_ingest_path, Endpoint};
 
 use crate::codec::{self, Encoding};
 use crate::inbox::{Entry, EntryKind, InboxError, InboxWriter};
+use crate::quota::{Grant, Quotas};
 use crate::telemetry::Metrics;
 use budget::{MemoryBudget, Reservation};
 
@@ -48,6 +49,8 @@ pub struct IngestState {
     pub metrics: Arc<Metrics>,
     /// Memory for request bodies in flight.
     pub budget: Arc<MemoryBudget>,
+    /// Rate limits and usage counts.
+    pub quotas: Arc<Quotas>,
 }
 
 /// Item types digest reads; everything else is counted and dropped at the door.
@@ -145,8 +148,20 @@ async fn accept(
             "missing authentication: send X-Sentry-Auth or ?sentry_key=<public key> (see your project's DSN)".into(),
         ));
     }
-    if let Some(a) = &request_auth {
-        authorize(state, a, project_id).await?;
+    let mut grant = match &request_auth {
+        Some(a) => Some(authorize(state, a, project_id).await?),
+        None => None,
+    };
+    // `/store/` and `/security/` bodies hold exactly one event, so a limit refuses them before
+    // the body is read at all.
+    if let (Some(g), Endpoint::Store | Endpoint::Security) = (&grant, endpoint) {
+        if let Some(limited) = state.quotas.check(g, now_ms()) {
+            state
+                .quotas
+                .refuse(g.project_id, limited.refusal(), 1, now_ms());
+            drain(body).await;
+            return Err(IngestError::RateLimited(limited));
+        }
     }
 
     if endpoint == Endpoint::Security {
@@ -226,12 +241,35 @@ async fn accept(
                 version: None,
                 client: None,
             };
-            authorize(state, &a, project_id).await?;
+            grant = Some(authorize(state, &a, project_id).await?);
         }
     } else if request_auth.is_none() {
         return Err(IngestError::Unauthorized(
             "missing authentication: send X-Sentry-Auth, ?sentry_key=<public key>, or a dsn in the envelope header".into(),
         ));
+    }
+
+    let Some(grant) = grant else {
+        return Err(IngestError::Unexpected(
+            "authenticated request without a key".into(),
+        ));
+    };
+    // An envelope is checked once its items are known: one without events (sessions, client
+    // reports) still goes through, and SDKs are told about the limit on its 200.
+    let limited = match endpoint_kind {
+        Endpoint::Envelope => state.quotas.check(&grant, now_ms()),
+        _ => None,
+    };
+    if let Some(limited) = &limited {
+        if checked.events > 0 {
+            state.quotas.refuse(
+                grant.project_id,
+                limited.refusal(),
+                checked.events,
+                now_ms(),
+            );
+            return Err(IngestError::RateLimited(limited.clone()));
+        }
     }
 
     let event_id = checked.event_id;
@@ -265,8 +303,9 @@ async fn accept(
     } else {
         state.metrics.items_dropped.add(checked.dropped_items);
     }
+    state.quotas.accept(&grant, checked.events, now_ms());
 
-    Ok(match endpoint {
+    let mut response = match endpoint {
         Endpoint::Security => StatusCode::OK.into_response(),
         _ => {
             let body = match event_id {
@@ -275,7 +314,20 @@ async fn accept(
             };
             (StatusCode::OK, axum::Json(body)).into_response()
         }
-    })
+    };
+    if let Some(limited) = limited {
+        error::add_rate_limit_headers(response.headers_mut(), &limited);
+    }
+    Ok(response)
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Data categories Phoebe's event limits cover, for counting an envelope's items.
+fn is_event_like(ty: ItemType) -> bool {
+    matches!(ty, ItemType::Event)
 }
 
 fn security_meta(query: Option<&str>) -> String {
@@ -297,7 +349,7 @@ async fn authorize(
     state: &Arc<IngestState>,
     a: &ClientAuth,
     project_id: i64,
-) -> Result<(), IngestError> {
+) -> Result<Grant, IngestError> {
     let info = match state.keys.lookup_cached(&a.public_key) {
         Some(info) => Some(info),
         None => {
@@ -326,7 +378,7 @@ async fn authorize(
             info.project_id
         )));
     }
-    Ok(())
+    Ok(info.grant)
 }
 
 /// Bodies up to this size are decoded on the async worker; bigger ones on the blocking pool.
@@ -385,6 +437,8 @@ struct Checked {
     envelope_dsn: Option<String>,
     keep: bool,
     dropped_items: u64,
+    /// Items that count against event limits.
+    events: u64,
 }
 
 fn decode_error(e: codec::DecodeError, setting: &str) -> IngestError {
@@ -447,6 +501,11 @@ fn check_body(
                 envelope_dsn: envelope.header.dsn,
                 keep,
                 dropped_items,
+                events: envelope
+                    .items
+                    .iter()
+                    .filter(|i| is_event_like(i.ty))
+                    .count() as u64,
                 decoded: body,
             })
         }
@@ -464,6 +523,7 @@ fn check_body(
                 envelope_dsn: None,
                 keep: true,
                 dropped_items: 0,
+                events: 1,
                 decoded: Bytes::from(json),
             })
         }
@@ -480,6 +540,7 @@ fn check_body(
                 envelope_dsn: None,
                 keep: true,
                 dropped_items: 0,
+                events: 1,
                 decoded: body,
             })
         }

@@ -3,6 +3,7 @@
 //!
 //! API Boundary. Architecture invariant: `api` and `cli` call `ops`, never `store`.
 
+pub mod limits;
 pub mod query;
 
 use std::sync::Arc;
@@ -122,6 +123,7 @@ pub struct IssuePage {
 pub struct Ops {
     store: Arc<dyn Store>,
     public_url: String,
+    policy: Arc<limits::Policy>,
 }
 
 /// The longest `statsPeriod` accepted: 90 days of hourly buckets is already 2,160 points.
@@ -179,6 +181,7 @@ impl Ops {
         Ops {
             store,
             public_url: public_url.trim_end_matches('/').to_string(),
+            policy: Arc::default(),
         }
     }
 
@@ -316,13 +319,9 @@ impl Ops {
     /// Enables or disables a DSN key (by its public part or its whole DSN). A running server
     /// notices within [`crate::ingest::keys::REFRESH_INTERVAL`].
     pub fn set_key_active(&self, key_or_dsn: &str, active: bool) -> OpsResult<ProjectKey> {
-        let public = key_or_dsn
-            .split("://")
-            .nth(1)
-            .and_then(|rest| rest.split('@').next())
-            .map(|k| k.split(':').next().unwrap_or(k))
-            .unwrap_or(key_or_dsn);
-        Ok(self.store.set_key_active(public, active)?)
+        Ok(self
+            .store
+            .set_key_active(limits::public_key_of(key_or_dsn), active)?)
     }
 
     /// Mints an API token for a user; only its hash is stored.

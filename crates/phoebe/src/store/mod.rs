@@ -78,6 +78,34 @@ pub trait Store: Send + Sync + 'static {
     /// Enables or disables a key; disabled keys are refused with 403.
     fn set_key_active(&self, public_key: &str, active: bool) -> StoreResult<ProjectKey>;
 
+    // --- quotas, retention settings and usage ---
+    /// Sets a project's rate-limit overrides.
+    fn set_project_limits(&self, project_id: i64, limits: RateLimit) -> StoreResult<()>;
+    /// Sets a project's retention overrides.
+    fn set_project_retention(&self, project_id: i64, r: RetentionOverride) -> StoreResult<()>;
+    /// Sets a DSN key's rate-limit overrides.
+    fn set_key_limits(&self, public_key: &str, limits: RateLimit) -> StoreResult<()>;
+    /// Adds the door's hourly counts (project, hour start ms, counts) and records which projects
+    /// spike protection throttles now (every other project is marked calm).
+    fn record_door_usage(
+        &self,
+        rows: &[(i64, i64, UsageCounts)],
+        spikes: &[(i64, SpikeState)],
+    ) -> StoreResult<()>;
+    /// A project's hourly usage since `since_ms`, oldest first.
+    fn usage(&self, project_id: i64, since_ms: i64) -> StoreResult<Vec<(i64, UsageCounts)>>;
+    /// Events accepted per project since `since_ms`.
+    fn accepted_since(&self, since_ms: i64) -> StoreResult<Vec<(i64, u64)>>;
+    /// What a project's SDKs reported dropping since `since_ms`, newest day first.
+    fn client_discards(&self, project_id: i64, since_ms: i64) -> StoreResult<Vec<ClientDiscard>>;
+
+    /// One small eviction step under `policy` (see [`Eviction::more`]).
+    fn evict_step(&self, policy: &RetentionPolicy, now_ms: i64) -> StoreResult<Eviction>;
+    /// Hands some free pages back to the file system; returns how many (0 when none are left).
+    fn vacuum_step(&self) -> StoreResult<u64>;
+    /// Bytes the database uses, and bytes free inside its file.
+    fn space(&self) -> StoreResult<(u64, u64)>;
+
     // --- settings the server records for the CLI ---
     /// A recorded value (e.g. the URL the server last listened on).
     fn meta(&self, key: &str) -> StoreResult<Option<String>>;

@@ -32,6 +32,86 @@ pub struct Project {
     pub platform: Option<String>,
     /// Creation time, ms.
     pub created_ms: i64,
+    /// Rate-limit overrides for the whole project.
+    pub limits: RateLimit,
+    /// Retention overrides.
+    pub retention: RetentionOverride,
+    /// Stored event rows (not events seen: retention removes rows, never counts).
+    pub stored_events: i64,
+    /// Set while spike protection throttles the project.
+    pub spike: Option<SpikeState>,
+}
+
+/// Events per minute and per hour. `None` follows the `[quotas]` default, `Some(0)` is unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RateLimit {
+    /// Events per clock minute.
+    pub per_minute: Option<u64>,
+    /// Events per clock hour.
+    pub per_hour: Option<u64>,
+}
+
+/// Per-project retention settings. `None` follows `[retention]`, `Some(0)` is unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RetentionOverride {
+    /// Stored events older than this many days are evicted.
+    pub max_age_days: Option<u64>,
+    /// At most this many stored events; the oldest go first.
+    pub max_stored_events: Option<u64>,
+}
+
+/// Spike protection throttling a project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpikeState {
+    /// When throttling started, ms.
+    pub since_ms: i64,
+    /// Events per minute it lets through meanwhile.
+    pub limit_per_minute: u64,
+}
+
+/// What happened to a project's events in one hour. Door counts (accepted, refused) come from
+/// ingest, `stored` from digest, `evicted` from retention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UsageCounts {
+    /// Events accepted at the door.
+    pub accepted: u64,
+    /// Refused by a per-minute rate limit.
+    pub rate_limited: u64,
+    /// Refused by a per-hour quota.
+    pub over_quota: u64,
+    /// Refused by spike protection.
+    pub spike_protected: u64,
+    /// Event rows written.
+    pub stored: u64,
+    /// Event rows removed by the per-issue bound or retention.
+    pub evicted: u64,
+}
+
+impl UsageCounts {
+    /// Adds another row into this one.
+    pub fn add(&mut self, o: &UsageCounts) {
+        self.accepted += o.accepted;
+        self.rate_limited += o.rate_limited;
+        self.over_quota += o.over_quota;
+        self.spike_protected += o.spike_protected;
+        self.stored += o.stored;
+        self.evicted += o.evicted;
+    }
+}
+
+/// Events an SDK reported dropping before sending (a client report), summed per day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientDiscard {
+    /// Project.
+    pub project_id: i64,
+    /// Start of the UTC day, ms.
+    pub day_ms: i64,
+    /// The SDK's reason (`ratelimit_backoff`, `sample_rate`, ...).
+    pub reason: String,
+    /// Data category (`error`, `transaction`, ...).
+    pub category: String,
+    /// How many.
+    pub quantity: u64,
 }
 
 /// A DSN key of a project.
@@ -49,6 +129,8 @@ pub struct ProjectKey {
     pub is_active: bool,
     /// Creation time, ms.
     pub created_ms: i64,
+    /// Rate-limit overrides for this key.
+    pub limits: RateLimit,
 }
 
 /// A person who can log in or hold API tokens.
@@ -300,6 +382,45 @@ pub struct KeptItem {
     pub payload: Vec<u8>,
 }
 
+/// How many events an issue keeps: its first ones, its latest ones and a thinning sample of the
+/// rest. Counts stay exact whatever is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EventBounds {
+    /// Events number 1..=first of an issue are kept.
+    pub first: u64,
+    /// Ordinary events beyond this many (newest kept) are evicted; 0 keeps them all.
+    pub latest: u64,
+    /// Sampled events per doubling of the issue's count (a power of two).
+    pub samples_per_doubling: u64,
+}
+
+/// Why a stored event is kept, in `events.pinned`.
+pub mod pin {
+    /// An ordinary event: kept while it is among the issue's latest.
+    pub const NONE: i64 = 0;
+    /// One of the issue's first events.
+    pub const FIRST: i64 = 1;
+    /// A sample.
+    pub const SAMPLE: i64 = 2;
+}
+
+impl EventBounds {
+    /// The pin of an issue's event number `n` (1-based). Samples thin out as the count grows:
+    /// `samples_per_doubling` of them between each power of two and the next.
+    pub fn pin(&self, n: u64) -> i64 {
+        if n <= self.first {
+            return pin::FIRST;
+        }
+        let per_doubling = self.samples_per_doubling.max(1);
+        let shift = (63 - n.leading_zeros()).saturating_sub(per_doubling.ilog2());
+        if n.trailing_zeros() >= shift {
+            pin::SAMPLE
+        } else {
+            pin::NONE
+        }
+    }
+}
+
 /// One digest transaction's worth of work.
 #[derive(Debug, Clone, Default)]
 pub struct DigestBatch {
@@ -307,6 +428,10 @@ pub struct DigestBatch {
     pub events: Vec<DigestedEvent>,
     /// Other items to keep.
     pub kept: Vec<KeptItem>,
+    /// Client-report lines to add up.
+    pub discards: Vec<ClientDiscard>,
+    /// How many events each issue keeps.
+    pub bounds: EventBounds,
     /// The last inbox id this batch covers; becomes the new watermark.
     pub last_inbox_id: i64,
     /// A zstd dictionary the batch's payloads (and later ones) are compressed with, to be stored
@@ -325,4 +450,32 @@ pub struct BatchOutcome {
     pub new_issues: Vec<i64>,
     /// Resolved issues that came back.
     pub regressions: Vec<i64>,
+}
+
+/// The retention rules the background eviction applies (projects may override age and count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RetentionPolicy {
+    /// Default maximum age of stored events, days; 0 keeps them forever.
+    pub max_age_days: u64,
+    /// Default maximum stored events per project; 0 is unlimited.
+    pub max_events_per_project: u64,
+    /// Evict oldest-first while the database uses more; 0 is no budget.
+    pub max_disk_bytes: u64,
+    /// Rows deleted per step.
+    pub batch: u64,
+}
+
+/// What one eviction step removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Eviction {
+    /// Events older than their project's maximum age.
+    pub by_age: u64,
+    /// Events over their project's cap.
+    pub by_count: u64,
+    /// Events removed to get under the disk budget.
+    pub by_disk: u64,
+    /// Kept items (attachments, sessions, feedback) removed.
+    pub kept: u64,
+    /// The step was full: call again.
+    pub more: bool,
 }

@@ -7,42 +7,6 @@ use serde_json::json;
 
 use crate::util::*;
 
-fn send(
-    server: &Server,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> (u16, serde_json::Value, Vec<(String, String)>) {
-    let mut req = ureq::post(&format!("{}{path}", server.url));
-    for (k, v) in headers {
-        req = req.set(k, v);
-    }
-    let resp = match req.send_bytes(body) {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{e}"),
-    };
-    let status = resp.status();
-    let headers: Vec<(String, String)> = resp
-        .headers_names()
-        .into_iter()
-        .map(|n| (n.clone(), resp.header(&n).unwrap_or("").to_string()))
-        .collect();
-    let text = resp.into_string().unwrap_or_default();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(json!(text)),
-        headers,
-    )
-}
-
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
-
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     e.write_all(data).unwrap();

@@ -6,5 +6,7 @@ mod api;
 mod cli;
 mod corpus;
 mod crash;
+mod disk_full;
 mod ingest_errors;
+mod quotas;
 mod sdks;

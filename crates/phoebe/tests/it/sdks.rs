@@ -7,7 +7,7 @@ use std::process::Command;
 
 use crate::util::*;
 
-fn tools() -> Option<PathBuf> {
+pub fn tools() -> Option<PathBuf> {
     let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../.tools"));
     let ready = dir.join("python/sentry_sdk").is_dir()
         && dir.join("node/node_modules/@sentry/node").is_dir();
@@ -20,6 +20,20 @@ fn tools() -> Option<PathBuf> {
     );
     eprintln!("skipping: SDKs not installed (run scripts/setup-test-tools)");
     None
+}
+
+/// Runs a Python script with the installed SDK and the DSN as its argument; fails on error.
+pub fn run_python(tools: &std::path::Path, script: &str, dsn: &str) {
+    let out = Command::new("python3")
+        .args(["-c", script, dsn])
+        .env("PYTHONPATH", tools.join("python"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 const PYTHON_APP: &str = r#"
@@ -66,16 +80,7 @@ fn python_and_node_sdks_report_into_issues() {
     );
     let node_dsn = node_dsn.trim().to_string();
 
-    let out = Command::new("python3")
-        .args(["-c", PYTHON_APP, &server.dsn])
-        .env("PYTHONPATH", tools.join("python"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "python: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_python(&tools, PYTHON_APP, &server.dsn);
     let script = tools.join("node/app.cjs");
     std::fs::write(&script, NODE_APP).unwrap();
     let out = Command::new("node")

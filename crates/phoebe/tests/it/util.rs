@@ -191,6 +191,11 @@ impl Server {
             .unwrap_or(0.0)
     }
 
+    /// The log lines the server wrote so far (since the last call).
+    pub fn log_lines(&self) -> Vec<String> {
+        self._stderr.try_iter().collect()
+    }
+
     /// SIGTERM and wait; returns the exit code.
     pub fn stop(mut self) -> i32 {
         let pid = self.child.id().to_string();
@@ -296,4 +301,42 @@ pub fn corpus_dir() -> Option<PathBuf> {
         dir.display()
     );
     None
+}
+
+/// POSTs `body` to `path` with `headers`; returns status, JSON and the response headers.
+pub fn send(
+    server: &Server,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, serde_json::Value, Vec<(String, String)>) {
+    let mut req = ureq::post(&format!("{}{path}", server.url));
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    let resp = match req.send_bytes(body) {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{e}"),
+    };
+    let status = resp.status();
+    let headers: Vec<(String, String)> = resp
+        .headers_names()
+        .into_iter()
+        .map(|n| (n.clone(), resp.header(&n).unwrap_or("").to_string()))
+        .collect();
+    let text = resp.into_string().unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::json!(text)),
+        headers,
+    )
+}
+
+/// A response header by name, any case.
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }

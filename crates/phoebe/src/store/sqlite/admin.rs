@@ -106,6 +106,10 @@ pub fn create_project(
         name: name.into(),
         platform: platform.map(Into::into),
         created_ms,
+        limits: RateLimit::default(),
+        retention: RetentionOverride::default(),
+        stored_events: 0,
+        spike: None,
     };
     let key = ProjectKey {
         id: key_id,
@@ -114,6 +118,7 @@ pub fn create_project(
         label: "Default".into(),
         is_active: true,
         created_ms,
+        limits: RateLimit::default(),
     };
     Ok((project, key))
 }
@@ -140,13 +145,17 @@ pub fn create_key(c: &mut Connection, project_id: i64, label: &str) -> StoreResu
         label: label.into(),
         is_active: true,
         created_ms,
+        limits: RateLimit::default(),
     })
 }
 
-const PROJECT_COLUMNS: &str =
-    "p.id, p.org_id, o.slug, p.slug, p.name, p.platform, p.created_ms FROM projects p JOIN organizations o ON o.id = p.org_id";
+const PROJECT_COLUMNS: &str = "p.id, p.org_id, o.slug, p.slug, p.name, p.platform, p.created_ms,
+    p.events_per_minute, p.events_per_hour, p.max_age_days, p.max_stored_events, p.stored_events,
+    p.spike_since_ms, p.spike_limit_per_minute
+    FROM projects p JOIN organizations o ON o.id = p.org_id";
 
 fn project_row(r: &Row) -> rusqlite::Result<Project> {
+    let spike_since: Option<i64> = r.get(12)?;
     Ok(Project {
         id: r.get(0)?,
         org_id: r.get(1)?,
@@ -155,7 +164,76 @@ fn project_row(r: &Row) -> rusqlite::Result<Project> {
         name: r.get(4)?,
         platform: r.get(5)?,
         created_ms: r.get(6)?,
+        limits: RateLimit {
+            per_minute: r.get(7)?,
+            per_hour: r.get(8)?,
+        },
+        retention: RetentionOverride {
+            max_age_days: r.get(9)?,
+            max_stored_events: r.get(10)?,
+        },
+        stored_events: r.get(11)?,
+        spike: match spike_since {
+            Some(since_ms) => Some(SpikeState {
+                since_ms,
+                limit_per_minute: r.get::<_, Option<u64>>(13)?.unwrap_or(0),
+            }),
+            None => None,
+        },
     })
+}
+
+/// Sets a project's rate-limit overrides.
+pub fn set_project_limits(c: &Connection, project_id: i64, l: RateLimit) -> StoreResult<()> {
+    let n = c.execute(
+        "UPDATE projects SET events_per_minute = ?2, events_per_hour = ?3 WHERE id = ?1",
+        params![project_id, l.per_minute, l.per_hour],
+    )?;
+    found(n, "project")
+}
+
+/// Sets a project's retention overrides.
+pub fn set_project_retention(
+    c: &Connection,
+    project_id: i64,
+    r: RetentionOverride,
+) -> StoreResult<()> {
+    let n = c.execute(
+        "UPDATE projects SET max_age_days = ?2, max_stored_events = ?3 WHERE id = ?1",
+        params![project_id, r.max_age_days, r.max_stored_events],
+    )?;
+    found(n, "project")
+}
+
+/// Sets a key's rate-limit overrides.
+pub fn set_key_limits(c: &Connection, public_key: &str, l: RateLimit) -> StoreResult<()> {
+    let n = c.execute(
+        "UPDATE project_keys SET events_per_minute = ?2, events_per_hour = ?3 WHERE public_key = ?1",
+        params![public_key, l.per_minute, l.per_hour],
+    )?;
+    found(n, "key")
+}
+
+/// Records which projects spike protection throttles now; the others are cleared.
+pub fn set_spikes(tx: &Connection, spikes: &[(i64, SpikeState)]) -> StoreResult<()> {
+    tx.execute(
+        "UPDATE projects SET spike_since_ms = NULL, spike_limit_per_minute = NULL WHERE spike_since_ms IS NOT NULL",
+        [],
+    )?;
+    for (project_id, s) in spikes {
+        tx.execute(
+            "UPDATE projects SET spike_since_ms = ?2, spike_limit_per_minute = ?3 WHERE id = ?1",
+            params![project_id, s.since_ms, s.limit_per_minute],
+        )?;
+    }
+    Ok(())
+}
+
+fn found(rows: usize, what: &'static str) -> StoreResult<()> {
+    match rows {
+        0 => Err(StoreError::NotFound(what)),
+        _ => Ok(()),
+    }
 }
 
 pub fn projects(c: &Connection, id: Option<i64>) -> StoreResult<Vec<Project>> {
@@ -180,7 +258,8 @@ pub fn keys(
     public_key: Option<&str>,
 ) -> StoreResult<Vec<ProjectKey>> {
     let mut st = c.prepare_cached(
-        "SELECT id, project_id, public_key, label, is_active, created_ms FROM project_keys
+        "SELECT id, project_id, public_key, label, is_active, created_ms, events_per_minute,
+                events_per_hour FROM project_keys
          WHERE (?1 IS NULL OR project_id = ?1) AND (?2 IS NULL OR public_key = ?2) ORDER BY id",
     )?;
     let rows = st.query_map(params![project_id, public_key], |r| {
@@ -191,6 +270,10 @@ pub fn keys(
             label: r.get(3)?,
             is_active: r.get(4)?,
             created_ms: r.get(5)?,
+            limits: RateLimit {
+                per_minute: r.get(6)?,
+                per_hour: r.get(7)?,
+            },
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

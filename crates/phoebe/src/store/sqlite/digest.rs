@@ -64,6 +64,8 @@ impl Delta {
 /// What one batch adds to one issue.
 struct IssueDelta<'a> {
     seen: Delta,
+    /// Ordinary (unpinned) events stored.
+    unpinned: i64,
     /// Level and release of the newest event in the batch.
     last_level: &'a str,
     last_release: Option<&'a str>,
@@ -83,6 +85,11 @@ pub fn apply(c: &mut Connection, batch: &DigestBatch) -> StoreResult<BatchOutcom
     let mut releases: HashMap<(i64, &str), Delta> = HashMap::new();
     let mut new_in_release: HashMap<(i64, &str), i64> = HashMap::new();
     let mut issue_by_hash: HashMap<(i64, &str), i64> = HashMap::new();
+    // Events an issue had before each one of this batch, to number them for the event bounds.
+    let mut seen_before: HashMap<i64, u64> = HashMap::new();
+    let mut usage: HashMap<(i64, i64), UsageCounts> = HashMap::new();
+    let mut stored_per_project: HashMap<i64, i64> = HashMap::new();
+    let now_hour = super::now_ms().div_euclid(HOUR_MS) * HOUR_MS;
     if let Some((dict_id, dict)) = &batch.new_dict {
         tx.execute(
             "INSERT INTO zstd_dicts (dict_id, created_ms, dict) VALUES (?1, ?2, ?3) ON CONFLICT (dict_id) DO NOTHING",
@@ -91,7 +98,8 @@ pub fn apply(c: &mut Connection, batch: &DigestBatch) -> StoreResult<BatchOutcom
     }
     {
         let mut find_hash = tx.prepare_cached(
-            "SELECT issue_id FROM issue_hashes WHERE project_id = ?1 AND hash = ?2",
+            "SELECT h.issue_id, i.times_seen FROM issue_hashes h JOIN issues i ON i.id = h.issue_id
+             WHERE h.project_id = ?1 AND h.hash = ?2",
         )?;
         let mut next_short = tx.prepare_cached(
             "UPDATE projects SET next_short_id = next_short_id + 1 WHERE id = ?1 RETURNING next_short_id - 1",
@@ -106,7 +114,7 @@ pub fn apply(c: &mut Connection, batch: &DigestBatch) -> StoreResult<BatchOutcom
         )?;
         let mut insert_event = tx.prepare_cached(
             "INSERT INTO events (project_id, event_id, issue_id, timestamp_ms, received_ms, grouping_hash,
-                grouping_variant, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                grouping_variant, payload, pinned) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (project_id, event_id) DO NOTHING",
         )?;
 
@@ -114,9 +122,18 @@ pub fn apply(c: &mut Connection, batch: &DigestBatch) -> StoreResult<BatchOutcom
             let ts = ev.timestamp_ms;
             let known = match issue_by_hash.get(&(ev.project_id, ev.hash.as_str())) {
                 Some(id) => Some(*id),
-                None => find_hash
-                    .query_row(params![ev.project_id, ev.hash], |r| r.get::<_, i64>(0))
-                    .optional()?,
+                None => match find_hash
+                    .query_row(params![ev.project_id, ev.hash], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, u64>(1)?))
+                    })
+                    .optional()?
+                {
+                    Some((id, seen)) => {
+                        seen_before.entry(id).or_insert(seen);
+                        Some(id)
+                    }
+                    None => None,
+                },
             };
             let issue_id = match known {
                 Some(id) => id,
@@ -156,6 +173,8 @@ pub fn apply(c: &mut Connection, batch: &DigestBatch) -> StoreResult<BatchOutcom
                 }
             };
             issue_by_hash.insert((ev.project_id, ev.hash.as_str()), issue_id);
+            let seen = seen_before.entry(issue_id).or_insert(0);
+            let pinned = batch.bounds.pin(*seen + 1);
             // A redelivered event (same id) is stored and counted once.
             let inserted = insert_event.execute(params![
                 ev.project_id,
@@ -166,16 +185,24 @@ pub fn apply(c: &mut Connection, batch: &DigestBatch) -> StoreResult<BatchOutcom
                 ev.hash,
                 ev.variant,
                 ev.payload_zstd,
+                pinned,
             ])?;
             if inserted == 0 {
                 outcome.duplicates += 1;
                 continue;
             }
+            *seen += 1;
             outcome.stored += 1;
+            usage
+                .entry((ev.project_id, ev.received_ms.div_euclid(HOUR_MS) * HOUR_MS))
+                .or_default()
+                .stored += 1;
+            *stored_per_project.entry(ev.project_id).or_default() += 1;
             let d = issues.entry(issue_id).or_insert_with(|| {
                 issue_order.push(issue_id);
                 IssueDelta {
                     seen: Delta::new(ts),
+                    unpinned: 0,
                     last_level: ev.level,
                     last_release: None,
                     first_release: None,
@@ -195,6 +222,9 @@ pub fn apply(c: &mut Connection, batch: &DigestBatch) -> StoreResult<BatchOutcom
                     .add(ts);
             }
             d.seen.add(ts);
+            if pinned == pin::NONE {
+                d.unpinned += 1;
+            }
             *hourly
                 .entry((issue_id, ts.div_euclid(HOUR_MS) * HOUR_MS))
                 .or_default() += 1;
@@ -215,8 +245,17 @@ pub fn apply(c: &mut Connection, batch: &DigestBatch) -> StoreResult<BatchOutcom
                 first_release = coalesce(first_release, ?7),
                 last_seen_ms = max(last_seen_ms, ?4),
                 is_regression = CASE WHEN status = 'resolved' THEN 1 ELSE is_regression END,
-                status = CASE WHEN status = 'resolved' THEN 'unresolved' ELSE status END
-             WHERE id = ?1",
+                status = CASE WHEN status = 'resolved' THEN 'unresolved' ELSE status END,
+                unpinned_stored = unpinned_stored + ?8
+             WHERE id = ?1 RETURNING unpinned_stored, project_id",
+        )?;
+        // The issue's oldest ordinary events beyond its `latest` bound.
+        let mut evict_oldest = tx.prepare_cached(
+            "DELETE FROM events WHERE id IN
+                (SELECT id FROM events WHERE issue_id = ?1 AND pinned = 0 ORDER BY id LIMIT ?2)",
+        )?;
+        let mut set_unpinned = tx.prepare_cached(
+            "UPDATE issues SET unpinned_stored = unpinned_stored - ?2 WHERE id = ?1",
         )?;
         for issue_id in &issue_order {
             let d = &issues[issue_id];
@@ -224,16 +263,37 @@ pub fn apply(c: &mut Connection, batch: &DigestBatch) -> StoreResult<BatchOutcom
             if was == "resolved" {
                 outcome.regressions.push(*issue_id);
             }
-            update_issue.execute(params![
-                issue_id,
-                d.seen.count,
-                d.seen.first_ms,
-                d.seen.last_ms,
-                d.last_level,
-                d.last_release,
-                d.first_release.map(|(_, r)| r),
-            ])?;
+            let (unpinned, project_id): (i64, i64) = update_issue.query_row(
+                params![
+                    issue_id,
+                    d.seen.count,
+                    d.seen.first_ms,
+                    d.seen.last_ms,
+                    d.last_level,
+                    d.last_release,
+                    d.first_release.map(|(_, r)| r),
+                    d.unpinned,
+                ],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let latest = batch.bounds.latest as i64;
+            if latest > 0 && unpinned > latest {
+                let evicted = evict_oldest.execute(params![issue_id, unpinned - latest])? as i64;
+                set_unpinned.execute(params![issue_id, evicted])?;
+                usage.entry((project_id, now_hour)).or_default().evicted += evicted as u64;
+                *stored_per_project.entry(project_id).or_default() -= evicted;
+            }
         }
+        let mut add_stored = tx.prepare_cached(
+            "UPDATE projects SET stored_events = stored_events + ?2 WHERE id = ?1",
+        )?;
+        for (project_id, n) in &stored_per_project {
+            add_stored.execute(params![project_id, n])?;
+        }
+        let rows: Vec<(i64, i64, UsageCounts)> =
+            usage.into_iter().map(|((p, h), u)| (p, h, u)).collect();
+        super::usage::add(&tx, &rows)?;
+        super::usage::add_discards(&tx, &batch.discards)?;
 
         let mut upsert_release = tx.prepare_cached(
             "INSERT INTO releases (project_id, version, first_seen_ms, last_seen_ms, new_issues) VALUES (?1, ?2, ?3, ?4, ?5)

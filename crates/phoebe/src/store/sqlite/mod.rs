@@ -5,7 +5,9 @@
 mod admin;
 mod digest;
 mod read;
+mod retention;
 mod schema;
+mod usage;
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -44,6 +46,8 @@ impl SqliteStore {
     /// Opens (creating if needed) and migrates the database at `path`.
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
         let mut conn = Connection::open(path)?;
+        // Before WAL: a new database takes the vacuum mode only while its header is unwritten.
+        use_incremental_vacuum(&conn)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // Digest deletes inbox rows only after this commit, so the store must be as durable as the inbox.
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -84,6 +88,23 @@ impl SqliteStore {
         }
         result
     }
+}
+
+/// Retention frees pages; incremental auto-vacuum lets it hand them back to the file system.
+/// The mode must be chosen before the first table exists, or applied with a one-time VACUUM.
+fn use_incremental_vacuum(conn: &Connection) -> StoreResult<()> {
+    const INCREMENTAL: i64 = 2;
+    let mode: i64 = conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0))?;
+    if mode == INCREMENTAL {
+        return Ok(());
+    }
+    conn.pragma_update(None, "auto_vacuum", INCREMENTAL)?;
+    let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+    if tables > 0 {
+        tracing::info!("rewriting the database once so retention can return space to the disk (VACUUM); this takes a while on a big database");
+        conn.execute_batch("VACUUM")?;
+    }
+    Ok(())
 }
 
 fn migrate(conn: &mut Connection) -> StoreResult<()> {
@@ -185,6 +206,56 @@ impl Store for SqliteStore {
                 .pop()
                 .ok_or(StoreError::NotFound("key"))
         })
+    }
+
+    fn set_project_limits(&self, project_id: i64, limits: RateLimit) -> StoreResult<()> {
+        self.write(|c| admin::set_project_limits(c, project_id, limits))
+    }
+
+    fn set_project_retention(&self, project_id: i64, r: RetentionOverride) -> StoreResult<()> {
+        self.write(|c| admin::set_project_retention(c, project_id, r))
+    }
+
+    fn set_key_limits(&self, public_key: &str, limits: RateLimit) -> StoreResult<()> {
+        self.write(|c| admin::set_key_limits(c, public_key, limits))
+    }
+
+    fn record_door_usage(
+        &self,
+        rows: &[(i64, i64, UsageCounts)],
+        spikes: &[(i64, SpikeState)],
+    ) -> StoreResult<()> {
+        self.write(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            usage::add(&tx, rows)?;
+            admin::set_spikes(&tx, spikes)?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn usage(&self, project_id: i64, since_ms: i64) -> StoreResult<Vec<(i64, UsageCounts)>> {
+        self.read(|c| usage::hourly(c, project_id, since_ms))
+    }
+
+    fn accepted_since(&self, since_ms: i64) -> StoreResult<Vec<(i64, u64)>> {
+        self.read(|c| usage::accepted_since(c, since_ms))
+    }
+
+    fn client_discards(&self, project_id: i64, since_ms: i64) -> StoreResult<Vec<ClientDiscard>> {
+        self.read(|c| usage::discards(c, project_id, since_ms))
+    }
+
+    fn evict_step(&self, policy: &RetentionPolicy, now_ms: i64) -> StoreResult<Eviction> {
+        self.write(|c| retention::step(c, policy, now_ms))
+    }
+
+    fn vacuum_step(&self) -> StoreResult<u64> {
+        self.write(|c| retention::vacuum_step(c))
+    }
+
+    fn space(&self) -> StoreResult<(u64, u64)> {
+        self.read(retention::bytes)
     }
 
     fn meta(&self, key: &str) -> StoreResult<Option<String>> {

@@ -2,7 +2,8 @@
 //! records how far a database has come). Never edit a shipped migration: add one.
 
 /// Migrations, oldest first. Index + 1 is the `user_version` after applying it.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 
 CREATE TABLE organizations (
@@ -153,4 +154,53 @@ CREATE TABLE kept_items (
     payload BLOB NOT NULL
 );
 CREATE INDEX kept_items_project ON kept_items (project_id, item_type, id);
-"#];
+"#,
+    // 2: quotas, usage, client reports and retention bookkeeping.
+    r#"
+-- Rate-limit overrides: NULL follows [quotas] in phoebe.toml, 0 means unlimited.
+ALTER TABLE projects ADD COLUMN events_per_minute INTEGER;
+ALTER TABLE projects ADD COLUMN events_per_hour INTEGER;
+ALTER TABLE project_keys ADD COLUMN events_per_minute INTEGER;
+ALTER TABLE project_keys ADD COLUMN events_per_hour INTEGER;
+-- Set while spike protection throttles the project (written by the server every few seconds).
+ALTER TABLE projects ADD COLUMN spike_since_ms INTEGER;
+ALTER TABLE projects ADD COLUMN spike_limit_per_minute INTEGER;
+-- Retention overrides: NULL follows [retention].
+ALTER TABLE projects ADD COLUMN max_age_days INTEGER;
+ALTER TABLE projects ADD COLUMN max_stored_events INTEGER;
+-- Stored event rows, kept exact by digest and eviction so limits need no count(*).
+ALTER TABLE projects ADD COLUMN stored_events INTEGER NOT NULL DEFAULT 0;
+UPDATE projects SET stored_events = (SELECT count(*) FROM events e WHERE e.project_id = projects.id);
+
+-- 0: an ordinary event, evicted once the issue has more than [retention] latest_events_per_issue
+-- newer ones; 1: one of the issue's first events; 2: a sample. Pinned events leave only by age,
+-- the per-project cap or the disk budget.
+ALTER TABLE events ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE issues ADD COLUMN unpinned_stored INTEGER NOT NULL DEFAULT 0;
+UPDATE issues SET unpinned_stored = (SELECT count(*) FROM events e WHERE e.issue_id = issues.id);
+-- Oldest-first eviction within a project.
+CREATE INDEX events_project ON events (project_id, id);
+
+CREATE TABLE usage_hourly (
+    project_id INTEGER NOT NULL,
+    hour_ms INTEGER NOT NULL,
+    accepted INTEGER NOT NULL DEFAULT 0,
+    rate_limited INTEGER NOT NULL DEFAULT 0,
+    over_quota INTEGER NOT NULL DEFAULT 0,
+    spike_protected INTEGER NOT NULL DEFAULT 0,
+    stored INTEGER NOT NULL DEFAULT 0,
+    evicted INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (project_id, hour_ms)
+) WITHOUT ROWID;
+
+-- What the SDKs reported dropping on their side (client reports), per day.
+CREATE TABLE client_discards (
+    project_id INTEGER NOT NULL,
+    day_ms INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    category TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    PRIMARY KEY (project_id, day_ms, reason, category)
+) WITHOUT ROWID;
+"#,
+];

@@ -50,6 +50,7 @@ fn batches_group_count_and_are_idempotent() {
         kept: vec![],
         last_inbox_id: 7,
         new_dict: None,
+        ..DigestBatch::default()
     };
     let out = s.apply_digest_batch(&batch).unwrap();
     assert_eq!(
@@ -111,6 +112,7 @@ fn batches_group_count_and_are_idempotent() {
             kept: vec![],
             last_inbox_id: 8,
             new_dict: None,
+            ..DigestBatch::default()
         })
         .unwrap();
     assert_eq!(out.regressions, vec![h1.id]);
@@ -162,4 +164,228 @@ fn newer_schema_is_refused_with_advice() {
     drop(c);
     let err = SqliteStore::open(&path).err().unwrap();
     assert!(err.to_string().contains("run a newer phoebe"), "{err}");
+}
+
+fn count_events(s: &SqliteStore, issue_id: i64) -> i64 {
+    s.read(|c| {
+        Ok(c.query_row(
+            "SELECT count(*) FROM events WHERE issue_id = ?1",
+            [issue_id],
+            |r| r.get(0),
+        )?)
+    })
+    .unwrap()
+}
+
+fn one_issue_batches(
+    s: &SqliteStore,
+    p: &Project,
+    n: usize,
+    bounds: EventBounds,
+    per_batch: usize,
+) {
+    let events: Vec<DigestedEvent> = (0..n)
+        .map(|i| event(p, "hot", 1_000 + i as i64, &format!("u{}", i % 7), "1.0"))
+        .collect();
+    for (next_inbox, chunk) in (101..).zip(events.chunks(per_batch)) {
+        s.apply_digest_batch(&DigestBatch {
+            events: chunk.to_vec(),
+            last_inbox_id: next_inbox,
+            bounds,
+            ..DigestBatch::default()
+        })
+        .unwrap();
+    }
+}
+
+#[test]
+fn pins_keep_first_events_and_thinning_samples() {
+    let b = EventBounds {
+        first: 3,
+        latest: 5,
+        samples_per_doubling: 2,
+    };
+    let pins: Vec<u64> = (1..=40).filter(|n| b.pin(*n) != pin::NONE).collect();
+    // 1..=3 first; then two samples per doubling: 4, 6, 8, 12, 16, 24, 32.
+    assert_eq!(pins, vec![1, 2, 3, 4, 6, 8, 12, 16, 24, 32]);
+}
+
+#[test]
+fn an_issue_stores_a_bounded_number_of_events_while_counts_stay_exact() {
+    let (_d, s, p) = store();
+    let bounds = EventBounds {
+        first: 3,
+        latest: 5,
+        samples_per_doubling: 2,
+    };
+    one_issue_batches(&s, &p, 200, bounds, 16);
+    let issue = &s
+        .issues(&IssueQuery {
+            project_ids: vec![p.id],
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap()[0];
+    assert_eq!(issue.times_seen, 200);
+    assert_eq!(issue.user_count, 7);
+    // Pinned: 3 first + samples up to 200 (4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192) = 15;
+    // plus the 5 latest ordinary ones.
+    assert_eq!(count_events(&s, issue.id), 15 + 5);
+    let users: i64 = s
+        .issue_tags(issue.id, 10)
+        .unwrap()
+        .iter()
+        .filter(|t| t.key == "user")
+        .map(|t| t.count)
+        .sum();
+    assert_eq!(users, 200, "tag counts cover every event");
+    let project = s.project(p.id).unwrap();
+    assert_eq!(project.stored_events, 20);
+    let usage = s.usage(p.id, 0).unwrap();
+    let (stored, evicted) = usage
+        .iter()
+        .fold((0, 0), |(a, b), (_, u)| (a + u.stored, b + u.evicted));
+    assert_eq!((stored, evicted), (200, 180));
+    // The newest event is always there.
+    let newest = s.issue_event_edge(issue.id, true).unwrap().unwrap();
+    assert_eq!(newest.timestamp_ms, 1_000 + 199);
+}
+
+#[test]
+fn retention_evicts_by_age_by_cap_and_by_disk_budget_and_returns_space() {
+    let (_d, s, p) = store();
+    let unbounded = EventBounds::default();
+    one_issue_batches(&s, &p, 300, unbounded, 100);
+    let day = 86_400_000;
+    // Received at ms 1000..1300 (1970): with a 1-day maximum age, "now" two days later expires all.
+    let policy = RetentionPolicy {
+        max_age_days: 1,
+        max_events_per_project: 0,
+        max_disk_bytes: 0,
+        batch: 120,
+    };
+    let first = s.evict_step(&policy, 2 * day).unwrap();
+    assert_eq!((first.by_age, first.more), (120, true));
+    let second = s.evict_step(&policy, 2 * day).unwrap();
+    let third = s.evict_step(&policy, 2 * day).unwrap();
+    assert_eq!((second.by_age, third.by_age, third.more), (120, 60, false));
+    let issue = &s
+        .issues(&IssueQuery {
+            project_ids: vec![p.id],
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap()[0];
+    assert_eq!(issue.times_seen, 300, "retention never changes counts");
+    assert_eq!(count_events(&s, issue.id), 0);
+    assert_eq!(s.project(p.id).unwrap().stored_events, 0);
+
+    // Per-project cap: the oldest go first.
+    one_issue_batches(&s, &p, 50, unbounded, 50);
+    let capped = RetentionPolicy {
+        max_age_days: 0,
+        max_events_per_project: 20,
+        ..policy
+    };
+    assert_eq!(s.evict_step(&capped, 0).unwrap().by_count, 30);
+    assert_eq!(s.project(p.id).unwrap().stored_events, 20);
+    let oldest = s.issue_event_edge(issue.id, false).unwrap().unwrap();
+    assert_eq!(oldest.timestamp_ms, 1_000 + 30);
+
+    // A per-project override beats the default.
+    s.set_project_retention(
+        p.id,
+        RetentionOverride {
+            max_age_days: None,
+            max_stored_events: Some(0),
+        },
+    )
+    .unwrap();
+    assert_eq!(s.evict_step(&capped, 0).unwrap().by_count, 0);
+
+    // Disk budget: anything over one byte evicts everything, oldest first; vacuum frees pages.
+    let (used_before, _) = s.space().unwrap();
+    let tiny = RetentionPolicy {
+        max_disk_bytes: 1,
+        max_events_per_project: 0,
+        ..capped
+    };
+    assert_eq!(s.evict_step(&tiny, 0).unwrap().by_disk, 20);
+    while s.vacuum_step().unwrap() > 0 {}
+    let (used_after, free_after) = s.space().unwrap();
+    assert_eq!(free_after, 0, "free pages were handed back");
+    assert!(used_after <= used_before, "{used_after} > {used_before}");
+    let usage = s.usage(p.id, 0).unwrap();
+    let evicted: u64 = usage.iter().map(|(_, u)| u.evicted).sum();
+    assert_eq!(evicted, 300 + 30 + 20);
+}
+
+#[test]
+fn limits_overrides_round_trip() {
+    let (_d, s, p) = store();
+    let l = RateLimit {
+        per_minute: Some(10),
+        per_hour: None,
+    };
+    s.set_project_limits(p.id, l).unwrap();
+    assert_eq!(s.project(p.id).unwrap().limits, l);
+    let key = s.all_keys().unwrap().remove(0);
+    s.set_key_limits(
+        &key.public_key,
+        RateLimit {
+            per_minute: None,
+            per_hour: Some(0),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        s.key_by_public(&key.public_key)
+            .unwrap()
+            .unwrap()
+            .limits
+            .per_hour,
+        Some(0)
+    );
+    assert!(matches!(
+        s.set_key_limits("nope", l),
+        Err(StoreError::NotFound("key"))
+    ));
+    s.record_door_usage(
+        &[(
+            p.id,
+            0,
+            UsageCounts {
+                accepted: 5,
+                rate_limited: 2,
+                ..UsageCounts::default()
+            },
+        )],
+        &[(
+            p.id,
+            SpikeState {
+                since_ms: 7,
+                limit_per_minute: 100,
+            },
+        )],
+    )
+    .unwrap();
+    s.record_door_usage(
+        &[(
+            p.id,
+            0,
+            UsageCounts {
+                accepted: 1,
+                ..UsageCounts::default()
+            },
+        )],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(s.usage(p.id, 0).unwrap()[0].1.accepted, 6);
+    assert_eq!(s.accepted_since(0).unwrap(), vec![(p.id, 6)]);
+    assert_eq!(
+        s.project(p.id).unwrap().spike,
+        None,
+        "the second write cleared the spike"
+    );
 }
