@@ -37,6 +37,10 @@ struct Report {
     filtered_sampling_events: Vec<Line>,
 }
 
+/// Largest quantity taken from one line: real reports count a few thousand at most, and a bigger
+/// number must not overflow the sums.
+const MAX_QUANTITY: u64 = u32::MAX as u64;
+
 /// Longest reason or category kept; SDK vocabularies are short words.
 const MAX_WORD: usize = 64;
 
@@ -69,6 +73,7 @@ pub fn parse(payload: &[u8]) -> Result<Vec<Discard>, serde_json::Error> {
             if quantity == 0 || category.is_empty() {
                 continue;
             }
+            let quantity = quantity.min(MAX_QUANTITY);
             out.push(Discard {
                 reason: truncate(reason),
                 category: truncate(category),
@@ -129,6 +134,10 @@ mod tests {
     fn not_a_report_is_an_error() {
         assert!(parse(b"[1, 2]").is_err());
         assert!(parse(b"nope").is_err());
+        let huge = parse(
+            br#"{"discarded_events": [{"reason": "x", "category": "error", "quantity": 1e300}]}"#,
+        );
+        assert_eq!(huge.unwrap()[0].quantity, u32::MAX as u64);
         assert_eq!(parse(b"{}").unwrap(), vec![]);
     }
 }

@@ -66,6 +66,19 @@ fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) {
     }
 }
 
+/// Free space below this stays in the file: new events reuse it, and returning it to the file
+/// system only for the next inserts to take it back costs CPU for nothing.
+const KEEP_FREE_BYTES: u64 = 16 << 20;
+
+/// Whether enough of the file is free to be worth handing back: more than [`KEEP_FREE_BYTES`]
+/// and more than a tenth of what is in use.
+fn worth_vacuuming(store: &dyn Store) -> bool {
+    match store.space() {
+        Ok((used, free)) => free > KEEP_FREE_BYTES && free > used / 10,
+        Err(_) => false,
+    }
+}
+
 /// Evicts until a step comes back short, then vacuums; logs what it did.
 pub fn run_pass(store: &dyn Store, policy: &RetentionPolicy, stop: &AtomicBool) -> Eviction {
     let mut total = Eviction::default();
@@ -89,7 +102,7 @@ pub fn run_pass(store: &dyn Store, policy: &RetentionPolicy, stop: &AtomicBool) 
         std::thread::sleep(PAUSE);
     }
     let mut pages = 0;
-    while !stop.load(Ordering::Relaxed) {
+    while !stop.load(Ordering::Relaxed) && worth_vacuuming(store) {
         match store.vacuum_step() {
             Ok(0) => break,
             Ok(n) => pages += n,

@@ -207,7 +207,10 @@ fn counts_json(u: &UsageCounts) -> Value {
 
 /// The usage report as JSON (also what `phoebe usage --json` prints).
 pub fn usage_json(r: &UsageReport) -> Value {
-    let dropped: u64 = r.discards.iter().map(|d| d.quantity).sum();
+    let dropped = r
+        .discards
+        .iter()
+        .fold(0u64, |n, d| n.saturating_add(d.quantity));
     json!({
         "project": r.project.slug,
         "totals": counts_json(&r.totals),

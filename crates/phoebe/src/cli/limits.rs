@@ -70,13 +70,14 @@ pub struct UsageArgs {
     pub json: bool,
 }
 
-fn describe(s: Setting, unit: &str) -> String {
+/// "600 events (set for this project)", "no limit (phoebe.toml default)".
+fn describe(s: Setting, unit: &str, owner: &str) -> String {
     let value = match s.effective {
         0 => "no limit".to_string(),
         n => format!("{n} {unit}"),
     };
     match s.own {
-        Some(_) => format!("{value} (set for this project)"),
+        Some(_) => format!("{value} (set for this {owner})"),
         None => format!("{value} (phoebe.toml default)"),
     }
 }
@@ -91,22 +92,22 @@ fn print_project_limits(l: &ProjectLimits) -> anyhow::Result<()> {
     writeln!(
         out,
         "events per minute  {}",
-        describe(l.events_per_minute, "events")
+        describe(l.events_per_minute, "events", "project")
     )?;
     writeln!(
         out,
         "events per hour    {}",
-        describe(l.events_per_hour, "events")
+        describe(l.events_per_hour, "events", "project")
     )?;
     writeln!(
         out,
         "max age            {}",
-        describe(l.max_age_days, "days")
+        describe(l.max_age_days, "days", "project")
     )?;
     writeln!(
         out,
         "max stored events  {}",
-        describe(l.max_stored_events, "events")
+        describe(l.max_stored_events, "events", "project")
     )?;
     writeln!(out, "stored events      {}", l.project.stored_events)?;
     let spike = match (l.spike_protection, l.project.spike) {
@@ -168,16 +169,18 @@ pub fn key_limits(ops: &Ops, a: &KeyLimitsArgs) -> anyhow::Result<()> {
         (None, None) => ops.key_limits(&a.key)?,
         (m, h) => ops.set_key_limits(&a.key, m.map(|l| l.0), h.map(|l| l.0))?,
     };
-    let describe_key = |s: Setting| match s.own {
-        Some(_) => describe(s, "events").replace("this project", "this key"),
-        None => describe(s, "events"),
-    };
     println!(
         "key                {} (project {})",
         l.key.public_key, l.key.project_id
     );
-    println!("events per minute  {}", describe_key(l.events_per_minute));
-    println!("events per hour    {}", describe_key(l.events_per_hour));
+    println!(
+        "events per minute  {}",
+        describe(l.events_per_minute, "events", "key")
+    );
+    println!(
+        "events per hour    {}",
+        describe(l.events_per_hour, "events", "key")
+    );
     Ok(())
 }
 
@@ -220,12 +223,15 @@ fn print_usage(out: &mut impl Write, r: &UsageReport) -> anyhow::Result<()> {
             u.evicted
         )?;
     }
-    let dropped: u64 = r.discards.iter().map(|d| d.quantity).sum();
+    let dropped = r
+        .discards
+        .iter()
+        .fold(0u64, |n, d| n.saturating_add(d.quantity));
     if dropped > 0 {
         let mut by_reason: Vec<(String, u64)> = Vec::new();
         for d in &r.discards {
             match by_reason.iter_mut().find(|(k, _)| *k == d.reason) {
-                Some((_, n)) => *n += d.quantity,
+                Some((_, n)) => *n = n.saturating_add(d.quantity),
                 None => by_reason.push((d.reason.clone(), d.quantity)),
             }
         }

@@ -126,11 +126,28 @@ pub struct InboxWriter {
     max_backlog: i64,
 }
 
+const INCREMENTAL_VACUUM: i64 = 2;
+
+/// Free pages a drained inbox keeps for the next burst (16 MiB of 4 KiB pages).
+const KEEP_FREE_PAGES: i64 = 4096;
+
 fn open_conn(path: &Path, synchronous: &str) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    // Incremental auto-vacuum (set before WAL, or converted once) lets a drained inbox hand the
+    // space of a large backlog back to the file system.
+    let vacuum_mode: i64 = conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0))?;
+    if vacuum_mode != INCREMENTAL_VACUUM {
+        conn.pragma_update(None, "auto_vacuum", INCREMENTAL_VACUUM)?;
+        let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+        if tables > 0 {
+            if let Err(e) = conn.execute_batch("VACUUM") {
+                tracing::warn!(error = %e, "could not rewrite the inbox for incremental vacuum; its file will not shrink");
+            }
+        }
+    }
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", synchronous)?;
-    conn.busy_timeout(Duration::from_secs(10))?;
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS inbox (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -270,7 +287,14 @@ impl Inbox {
             cache.bytes -= freed;
         }
         drop(cache);
-        self.pending.fetch_sub(n as i64, Ordering::Relaxed);
+        let left = self.pending.fetch_sub(n as i64, Ordering::Relaxed) - n as i64;
+        if left == 0 {
+            let free: i64 = conn.pragma_query_value(None, "freelist_count", |r| r.get(0))?;
+            if free > KEEP_FREE_PAGES {
+                // Bounded, so an append never waits long behind it; a later drain frees the rest.
+                crate::store::sqlite::incremental_vacuum(&conn, 16_384)?;
+            }
+        }
         Ok(())
     }
 
@@ -444,6 +468,32 @@ mod tests {
         assert!(claimed.windows(2).all(|w| w[0].id < w[1].id));
         inbox.delete_through(claimed[9].id).unwrap();
         assert_eq!(inbox.pending(), 5);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_drained_inbox_gives_a_large_backlog_back_to_the_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inbox.sqlite");
+        let inbox = Inbox::open(&path, 0, "normal", 16, 1_000).unwrap();
+        let w = inbox.writer();
+        let mut last = 0;
+        for n in 0..64u8 {
+            let mut e = entry(n);
+            e.body = Bytes::from(vec![n; 512 * 1024]);
+            last = w.append(e).await.unwrap();
+        }
+        let size = || std::fs::metadata(&path).unwrap().len();
+        // The WAL holds the recent writes; a checkpoint moves them into the file.
+        let checkpoint = || {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+        };
+        checkpoint();
+        let full = size();
+        assert!(full > 30 << 20, "{full}");
+        inbox.delete_through(last).unwrap();
+        checkpoint();
+        assert!(size() < 8 << 20, "{} bytes left of {full}", size());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -152,13 +152,23 @@ async fn accept(
         Some(a) => Some(authorize(state, a, project_id).await?),
         None => None,
     };
-    // `/store/` and `/security/` bodies hold exactly one event, so a limit refuses them before
-    // the body is read at all.
-    if let (Some(g), Endpoint::Store | Endpoint::Security) = (&grant, endpoint) {
-        if let Some(limited) = state.quotas.check(g, now_ms()) {
-            state
-                .quotas
-                .refuse(g.project_id, limited.refusal(), 1, now_ms());
+    let now = now_ms();
+    let content_type = header_str(headers, header::CONTENT_TYPE).map(str::to_ascii_lowercase);
+    let endpoint_kind = match endpoint {
+        Endpoint::Store
+            if content_type
+                .as_deref()
+                .is_some_and(|c| c.starts_with("application/x-sentry-envelope")) =>
+        {
+            Endpoint::Envelope
+        }
+        other => other,
+    };
+    // A `/store/` or `/security/` body holds exactly one event, so a limit refuses it before the
+    // body is read at all.
+    if let (Some(g), Endpoint::Store | Endpoint::Security) = (&grant, endpoint_kind) {
+        if let Some(limited) = state.quotas.check(g, now) {
+            state.quotas.refuse(g.project_id, limited.refusal(), 1, now);
             drain(body).await;
             return Err(IngestError::RateLimited(limited));
         }
@@ -185,18 +195,7 @@ async fn accept(
         Endpoint::Security => state.limits.max_security_report_bytes,
     };
     let limits = state.limits.clone();
-    let content_type = header_str(headers, header::CONTENT_TYPE).map(str::to_ascii_lowercase);
     let raw_for_decode = raw.clone();
-    let endpoint_kind = match endpoint {
-        Endpoint::Store
-            if content_type
-                .as_deref()
-                .is_some_and(|c| c.starts_with("application/x-sentry-envelope")) =>
-        {
-            Endpoint::Envelope
-        }
-        other => other,
-    };
     // Small bodies decode inline; only big ones are worth a hop to the blocking pool.
     let run_check = move |mut reservation: Reservation| {
         let result = check_body(
@@ -254,22 +253,30 @@ async fn accept(
             "authenticated request without a key".into(),
         ));
     };
-    // An envelope is checked once its items are known: one without events (sessions, client
-    // reports) still goes through, and SDKs are told about the limit on its 200.
-    let limited = match endpoint_kind {
-        Endpoint::Envelope => state.quotas.check(&grant, now_ms()),
+    // Events are admitted (checked and counted in one step) once the items are known, so an
+    // envelope without events (sessions, client reports) always goes through; SDKs are told
+    // about an active limit on its 200. A refused envelope's other items are still kept.
+    let notice = match checked.events {
+        0 if endpoint_kind == Endpoint::Envelope => state.quotas.check(&grant, now),
         _ => None,
     };
-    if let Some(limited) = &limited {
-        if checked.events > 0 {
-            state.quotas.refuse(
-                grant.project_id,
-                limited.refusal(),
-                checked.events,
-                now_ms(),
-            );
-            return Err(IngestError::RateLimited(limited.clone()));
+    if let Err(limited) = state.quotas.admit(&grant, checked.events, now) {
+        if let Some(rest) = checked.without_events() {
+            let entry = Entry {
+                project_id,
+                received_ms: now,
+                kind: EntryKind::Envelope,
+                client_ip: Some(peer.ip().to_string()),
+                encoding: None,
+                meta: None,
+                body: rest.clone(),
+                decoded: Some(rest),
+            };
+            if let Err(e) = state.inbox.append(entry).await {
+                tracing::warn!(error = %e, "could not keep the non-event items of a rate-limited envelope");
+            }
         }
+        return Err(IngestError::RateLimited(limited));
     }
 
     let event_id = checked.event_id;
@@ -283,7 +290,7 @@ async fn accept(
         };
         let entry = Entry {
             project_id,
-            received_ms: chrono::Utc::now().timestamp_millis(),
+            received_ms: now,
             kind: match endpoint_kind {
                 Endpoint::Envelope => EntryKind::Envelope,
                 Endpoint::Store => EntryKind::StoreEvent,
@@ -295,15 +302,17 @@ async fn accept(
             body: raw,
             decoded: Some(checked.decoded),
         };
-        state.inbox.append(entry).await.map_err(|e| match e {
-            InboxError::Full(_) | InboxError::Closed | InboxError::Io(_) => {
-                IngestError::Overloaded(format!("{e}"))
-            }
-        })?;
+        if let Err(e) = state.inbox.append(entry).await {
+            state.quotas.release(&grant, checked.events, now);
+            return Err(match e {
+                InboxError::Full(_) | InboxError::Closed | InboxError::Io(_) => {
+                    IngestError::Overloaded(format!("{e}"))
+                }
+            });
+        }
     } else {
         state.metrics.items_dropped.add(checked.dropped_items);
     }
-    state.quotas.accept(&grant, checked.events, now_ms());
 
     let mut response = match endpoint {
         Endpoint::Security => StatusCode::OK.into_response(),
@@ -315,7 +324,7 @@ async fn accept(
             (StatusCode::OK, axum::Json(body)).into_response()
         }
     };
-    if let Some(limited) = limited {
+    if let Some(limited) = notice {
         error::add_rate_limit_headers(response.headers_mut(), &limited);
     }
     Ok(response)
@@ -325,8 +334,9 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// Data categories Phoebe's event limits cover, for counting an envelope's items.
-fn is_event_like(ty: ItemType) -> bool {
+/// Items that count against event limits: `event` (errors, messages, CSP reports sent as
+/// envelopes). Transactions are dropped at the door and count against nothing.
+fn counts_as_event(ty: ItemType) -> bool {
     matches!(ty, ItemType::Event)
 }
 
@@ -439,6 +449,43 @@ struct Checked {
     dropped_items: u64,
     /// Items that count against event limits.
     events: u64,
+    /// The split envelope (envelope bodies only), to keep its other items when events are refused.
+    envelope: Option<Envelope>,
+}
+
+impl Checked {
+    /// The envelope without its events and their attachments, if anything worth keeping
+    /// (sessions, client reports, feedback) remains.
+    fn without_events(&self) -> Option<Bytes> {
+        let envelope = self.envelope.as_ref()?;
+        let body = &self.decoded[..];
+        let keep: Vec<_> = envelope
+            .items
+            .iter()
+            .filter(|i| is_kept(i.ty) && !matches!(i.ty, ItemType::Event | ItemType::Attachment))
+            .collect();
+        if keep.is_empty() {
+            return None;
+        }
+        let header_line = body.split(|b| *b == b'\n').next().unwrap_or(b"{}");
+        let mut out = Vec::with_capacity(body.len());
+        out.extend_from_slice(header_line);
+        out.push(b'\n');
+        for item in keep {
+            let mut header = serde_json::json!({"type": item.type_name, "length": item.len()});
+            if let Some(ct) = &item.content_type {
+                header["content_type"] = ct.as_str().into();
+            }
+            if let Some(name) = &item.filename {
+                header["filename"] = name.as_str().into();
+            }
+            out.extend_from_slice(header.to_string().as_bytes());
+            out.push(b'\n');
+            out.extend_from_slice(item.payload(body));
+            out.push(b'\n');
+        }
+        Some(Bytes::from(out))
+    }
 }
 
 fn decode_error(e: codec::DecodeError, setting: &str) -> IngestError {
@@ -498,14 +545,15 @@ fn check_body(
             Ok(Checked {
                 event_id,
                 generated_event_id: generated,
-                envelope_dsn: envelope.header.dsn,
+                envelope_dsn: envelope.header.dsn.clone(),
                 keep,
                 dropped_items,
                 events: envelope
                     .items
                     .iter()
-                    .filter(|i| is_event_like(i.ty))
+                    .filter(|i| counts_as_event(i.ty))
                     .count() as u64,
+                envelope: Some(envelope),
                 decoded: body,
             })
         }
@@ -524,6 +572,7 @@ fn check_body(
                 keep: true,
                 dropped_items: 0,
                 events: 1,
+                envelope: None,
                 decoded: Bytes::from(json),
             })
         }
@@ -541,6 +590,7 @@ fn check_body(
                 keep: true,
                 dropped_items: 0,
                 events: 1,
+                envelope: None,
                 decoded: body,
             })
         }

@@ -90,6 +90,20 @@ pub struct UsageReport {
     pub discards: Vec<ClientDiscard>,
 }
 
+/// Largest count setting accepted (far beyond any real need, well inside SQLite's integers).
+const MAX_COUNT: u64 = 1 << 40;
+/// Largest age setting accepted: a hundred years.
+const MAX_DAYS: u64 = 36_500;
+
+fn check_range(what: &str, change: Change, max: u64) -> OpsResult<()> {
+    match change {
+        Some(Some(n)) if n > max => Err(OpsError::Invalid(format!(
+            "{what} {n} is too large (at most {max}; 0 means no limit)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn apply(change: Change, current: Option<u64>) -> Option<u64> {
     match change {
         None => current,
@@ -141,6 +155,10 @@ impl Ops {
         project: &Project,
         changes: LimitChanges,
     ) -> OpsResult<ProjectLimits> {
+        check_range("events per minute", changes.events_per_minute, MAX_COUNT)?;
+        check_range("events per hour", changes.events_per_hour, MAX_COUNT)?;
+        check_range("max age in days", changes.max_age_days, MAX_DAYS)?;
+        check_range("max stored events", changes.max_stored_events, MAX_COUNT)?;
         let limits = RateLimit {
             per_minute: apply(changes.events_per_minute, project.limits.per_minute),
             per_hour: apply(changes.events_per_hour, project.limits.per_hour),
@@ -186,6 +204,8 @@ impl Ops {
         per_minute: Change,
         per_hour: Change,
     ) -> OpsResult<KeyLimits> {
+        check_range("events per minute", per_minute, MAX_COUNT)?;
+        check_range("events per hour", per_hour, MAX_COUNT)?;
         let current = self.key_limits(key_or_dsn)?.key;
         let limits = RateLimit {
             per_minute: apply(per_minute, current.limits.per_minute),

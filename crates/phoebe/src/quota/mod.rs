@@ -95,7 +95,9 @@ impl Limited {
 
     /// A short sentence for the `detail` of a 429.
     pub fn detail(&self) -> String {
-        let l = &self.limits[0];
+        let Some(l) = self.limits.first() else {
+            return "rate limited".into();
+        };
         let what = match l.reason {
             "spike_protection" => "spike protection is throttling this project".to_string(),
             reason => format!("{} limit reached ({reason})", l.scope),
@@ -141,11 +143,15 @@ impl Window {
         }
     }
 
-    fn add(&mut self, index: i64, n: u64) {
-        if self.index != index {
+    /// Adds (or, for a release, removes) events in window `index`. A window older than the
+    /// current one is never reopened, so a clock stepping back cannot reset a count.
+    fn add(&mut self, index: i64, n: i64) {
+        if index > self.index {
             *self = Window { index, count: 0 };
         }
-        self.count += n;
+        if index == self.index {
+            self.count = self.count.saturating_add_signed(n);
+        }
     }
 }
 
@@ -239,12 +245,58 @@ impl Quotas {
         ]
     }
 
-    /// The limits that refuse events for this sender now, if any.
+    /// The limits that refuse events for this sender now, if any (counts nothing).
     pub fn check(&self, g: &Grant, now_ms: i64) -> Option<Limited> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        self.active_limits(&mut state, g, now_ms)
+    }
+
+    /// Admits `events` from this sender if no limit refuses them, counting them as accepted;
+    /// otherwise counts them as refused. Checking and counting under one lock keeps concurrent
+    /// requests from all slipping under a limit at once.
+    pub fn admit(&self, g: &Grant, events: u64, now_ms: i64) -> Result<(), Limited> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let hour_ms = now_ms.div_euclid(HOUR_MS) * HOUR_MS;
+        if events > 0 {
+            if let Some(limited) = self.active_limits(&mut state, g, now_ms) {
+                count_refusal(&mut state, g.project_id, limited.refusal(), events, hour_ms);
+                return Err(limited);
+            }
+        }
+        self.add(&mut state, g, events as i64, now_ms);
+        Ok(())
+    }
+
+    /// Takes back an admission whose events were not kept after all (the inbox refused them).
+    pub fn release(&self, g: &Grant, events: u64, now_ms: i64) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        self.add(&mut state, g, -(events as i64), now_ms);
+    }
+
+    fn add(&self, state: &mut State, g: &Grant, events: i64, now_ms: i64) {
+        let minute = now_ms.div_euclid(MINUTE_MS);
+        let hour = now_ms.div_euclid(HOUR_MS);
+        if events != 0 {
+            for l in self.scopes(g) {
+                let c = state.counters.entry(l.scope).or_default();
+                c.minute.add(minute, events);
+                c.hour.add(hour, events);
+            }
+            if self.config.spike_protection {
+                spike_of(state, g.project_id, minute).add(events);
+            }
+        }
+        let u = state
+            .usage
+            .entry((g.project_id, hour * HOUR_MS))
+            .or_default();
+        u.accepted = u.accepted.saturating_add_signed(events);
+    }
+
+    fn active_limits(&self, state: &mut State, g: &Grant, now_ms: i64) -> Option<Limited> {
         let minute = now_ms.div_euclid(MINUTE_MS);
         let hour = now_ms.div_euclid(HOUR_MS);
         let mut limits = Vec::new();
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         for ScopeLimit {
             scope,
             per_minute,
@@ -274,7 +326,7 @@ impl Quotas {
             }
         }
         if self.config.spike_protection {
-            let spike = spike_of(&mut state, g.project_id, minute);
+            let spike = spike_of(state, g.project_id, minute);
             let allowance =
                 spike.allowance(self.config.spike_factor, self.config.spike_floor_per_minute);
             if spike.exhausted(allowance, now_ms) {
@@ -293,38 +345,11 @@ impl Quotas {
         Some(Limited { limits })
     }
 
-    /// Counts `events` accepted from this sender.
-    pub fn accept(&self, g: &Grant, events: u64, now_ms: i64) {
-        let minute = now_ms.div_euclid(MINUTE_MS);
-        let hour = now_ms.div_euclid(HOUR_MS);
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if events > 0 {
-            for l in self.scopes(g) {
-                let c = state.counters.entry(l.scope).or_default();
-                c.minute.add(minute, events);
-                c.hour.add(hour, events);
-            }
-            if self.config.spike_protection {
-                spike_of(&mut state, g.project_id, minute).add(events);
-            }
-        }
-        state
-            .usage
-            .entry((g.project_id, hour * HOUR_MS))
-            .or_default()
-            .accepted += events;
-    }
-
     /// Counts `events` refused from a project.
     pub fn refuse(&self, project_id: i64, refusal: Refusal, events: u64, now_ms: i64) {
-        let hour = now_ms.div_euclid(HOUR_MS) * HOUR_MS;
+        let hour_ms = now_ms.div_euclid(HOUR_MS) * HOUR_MS;
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let u = state.usage.entry((project_id, hour)).or_default();
-        match refusal {
-            Refusal::RateLimited => u.rate_limited += events,
-            Refusal::OverQuota => u.over_quota += events,
-            Refusal::SpikeProtected => u.spike_protected += events,
-        }
+        count_refusal(&mut state, project_id, refusal, events, hour_ms);
     }
 
     /// The usage counted since the last call: (project, hour start ms, counts).
@@ -372,6 +397,15 @@ impl Quotas {
     }
 }
 
+fn count_refusal(state: &mut State, project_id: i64, refusal: Refusal, events: u64, hour_ms: i64) {
+    let u = state.usage.entry((project_id, hour_ms)).or_default();
+    match refusal {
+        Refusal::RateLimited => u.rate_limited += events,
+        Refusal::OverQuota => u.over_quota += events,
+        Refusal::SpikeProtected => u.spike_protected += events,
+    }
+}
+
 fn spike_of(state: &mut State, project_id: i64, minute: i64) -> &mut Spike {
     let seed = state.seeds.get(&project_id).copied().unwrap_or(0.0);
     let spike = state
@@ -409,7 +443,7 @@ mod tests {
     #[test]
     fn unlimited_by_default() {
         let q = Quotas::new(config(), &[]);
-        q.accept(&grant(), 1_000_000, T);
+        q.admit(&grant(), 1_000_000, T).unwrap();
         assert_eq!(q.check(&grant(), T), None);
     }
 
@@ -422,9 +456,9 @@ mod tests {
             },
             &[],
         );
-        q.accept(&grant(), 1, T);
+        q.admit(&grant(), 1, T).unwrap();
         assert_eq!(q.check(&grant(), T), None);
-        q.accept(&grant(), 1, T);
+        q.admit(&grant(), 1, T).unwrap();
         let l = q.check(&grant(), T).expect("limited");
         assert_eq!(l.retry_after_secs(), 50);
         assert_eq!(l.header_value(), "50:error;default;security:key:key_quota");
@@ -443,7 +477,7 @@ mod tests {
         );
         let mut g = grant();
         g.project_limits.per_minute = Some(0);
-        q.accept(&g, 5, T);
+        q.admit(&g, 5, T).unwrap();
         assert_eq!(q.check(&g, T), None);
         g.project_limits.per_minute = Some(5);
         assert!(q.check(&g, T).is_some());
@@ -459,7 +493,7 @@ mod tests {
             },
             &[],
         );
-        q.accept(&grant(), 3, T);
+        q.admit(&grant(), 3, T).unwrap();
         let l = q.check(&grant(), T).unwrap();
         assert_eq!(l.retry_after_secs(), 2_390);
         assert_eq!(l.refusal(), Refusal::OverQuota);
@@ -480,9 +514,9 @@ mod tests {
             },
             &[(2, 1440)], // one event a minute over the last day
         );
-        q.accept(&grant(), 99, T);
+        q.admit(&grant(), 99, T).unwrap();
         assert_eq!(q.check(&grant(), T), None);
-        q.accept(&grant(), 1, T);
+        q.admit(&grant(), 1, T).unwrap();
         let l = q.check(&grant(), T).unwrap();
         assert_eq!(l.refusal(), Refusal::SpikeProtected);
         assert_eq!(q.spikes(T)[0].0, 2);
@@ -492,9 +526,31 @@ mod tests {
     }
 
     #[test]
+    fn admission_is_atomic_and_can_be_taken_back() {
+        let q = Quotas::new(
+            QuotaConfig {
+                key_events_per_minute: 2,
+                ..config()
+            },
+            &[],
+        );
+        q.admit(&grant(), 2, T).unwrap();
+        let refused = q.admit(&grant(), 1, T).unwrap_err();
+        assert_eq!(refused.refusal(), Refusal::RateLimited);
+        q.release(&grant(), 1, T);
+        q.admit(&grant(), 1, T).unwrap();
+        assert!(
+            q.admit(&grant(), 0, T).is_ok(),
+            "nothing to count is never refused"
+        );
+        let (_, _, u) = q.take_usage()[0];
+        assert_eq!((u.accepted, u.rate_limited), (2, 1));
+    }
+
+    #[test]
     fn usage_adds_up_per_project_hour_and_kind() {
         let q = Quotas::new(config(), &[]);
-        q.accept(&grant(), 3, T);
+        q.admit(&grant(), 3, T).unwrap();
         q.refuse(2, Refusal::RateLimited, 2, T);
         q.refuse(2, Refusal::SpikeProtected, 1, T);
         let rows = q.take_usage();

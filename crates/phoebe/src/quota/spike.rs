@@ -68,9 +68,9 @@ impl Spike {
         true
     }
 
-    /// Counts accepted events.
-    pub fn add(&mut self, events: u64) {
-        self.count += events;
+    /// Counts accepted events (negative: takes back an admission).
+    pub fn add(&mut self, events: i64) {
+        self.count = self.count.saturating_add_signed(events);
     }
 
     /// Start of the current throttled run, if any.

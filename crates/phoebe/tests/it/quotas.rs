@@ -119,9 +119,16 @@ fn key_limit_refuses_with_sentry_headers_and_usage_adds_up() {
         .unwrap()
         .contains("key_quota"));
 
+    // A refused envelope's other items are kept: its client report still counts.
+    let mut mixed = envelope(&error_event("KeyError", "k4"));
+    let report = client_report_envelope(4);
+    mixed.extend_from_slice(&report[report.iter().position(|b| *b == b'\n').unwrap() + 1..]);
+    let (code, body, _) = post(&server, "envelope", &mixed);
+    assert_eq!(code, 429, "{body}");
+
     server.wait_digested(2);
     let usage = wait_usage(&server, &token, |u| {
-        u["totals"]["accepted"] == 2 && u["totals"]["rateLimited"] == 2 && u["clientDiscarded"] == 3
+        u["totals"]["accepted"] == 2 && u["totals"]["rateLimited"] == 3 && u["clientDiscarded"] == 7
     });
     assert_eq!(usage["totals"]["stored"], 2, "{usage}");
     assert_eq!(usage["clientDiscards"][0]["reason"], "ratelimit_backoff");
@@ -129,9 +136,9 @@ fn key_limit_refuses_with_sentry_headers_and_usage_adds_up() {
 
     let (code, out, err) = phoebe(&server.data_dir, &["usage", "--project", "default"]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("2 accepted, 2 rate-limited"), "{out}");
+    assert!(out.contains("2 accepted, 3 rate-limited"), "{out}");
     assert!(
-        out.contains("your SDKs dropped 3 events before sending: ratelimit_backoff 3"),
+        out.contains("your SDKs dropped 7 events before sending: ratelimit_backoff 7"),
         "{out}"
     );
 }

@@ -27,6 +27,9 @@ fn multi_row_tag_upsert(n: usize) -> String {
 }
 const HOUR_MS: i64 = 3_600_000;
 
+/// Ordinary events one batch evicts from one issue at most.
+const MAX_EVICT_PER_ISSUE: i64 = 1_000;
+
 pub fn watermark(c: &Connection) -> StoreResult<i64> {
     let v: Option<String> = c
         .query_row(
@@ -278,7 +281,10 @@ pub fn apply(c: &mut Connection, batch: &DigestBatch) -> StoreResult<BatchOutcom
             )?;
             let latest = batch.bounds.latest as i64;
             if latest > 0 && unpinned > latest {
-                let evicted = evict_oldest.execute(params![issue_id, unpinned - latest])? as i64;
+                // Capped, so a lowered bound drains over several batches instead of one huge
+                // delete holding the writer.
+                let excess = (unpinned - latest).min(MAX_EVICT_PER_ISSUE);
+                let evicted = evict_oldest.execute(params![issue_id, excess])? as i64;
                 set_unpinned.execute(params![issue_id, evicted])?;
                 usage.entry((project_id, now_hour)).or_default().evicted += evicted as u64;
                 *stored_per_project.entry(project_id).or_default() -= evicted;

@@ -90,6 +90,18 @@ impl SqliteStore {
     }
 }
 
+/// Hands up to `pages` free pages back to the file system. The pragma frees one page per step,
+/// so it is stepped to the end; in WAL mode the file shrinks at a checkpoint, so one is asked
+/// for (passive: it never waits for readers).
+pub fn incremental_vacuum(conn: &Connection, pages: i64) -> rusqlite::Result<()> {
+    let mut st = conn.prepare(&format!("PRAGMA incremental_vacuum({pages})"))?;
+    let mut rows = st.query([])?;
+    while rows.next()?.is_some() {}
+    drop(rows);
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+    Ok(())
+}
+
 /// Retention frees pages; incremental auto-vacuum lets it hand them back to the file system.
 /// The mode must be chosen before the first table exists, or applied with a one-time VACUUM.
 fn use_incremental_vacuum(conn: &Connection) -> StoreResult<()> {
@@ -102,7 +114,11 @@ fn use_incremental_vacuum(conn: &Connection) -> StoreResult<()> {
     let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
     if tables > 0 {
         tracing::info!("rewriting the database once so retention can return space to the disk (VACUUM); this takes a while on a big database");
-        conn.execute_batch("VACUUM")?;
+        // Best effort: VACUUM needs free space about the size of the database, and a server
+        // that cannot start helps nobody; eviction still works, the file just does not shrink.
+        if let Err(e) = conn.execute_batch("VACUUM") {
+            tracing::warn!(error = %e, "could not rewrite the database; evicted space will be reused but not returned to the disk until a later start succeeds");
+        }
     }
     Ok(())
 }

@@ -81,7 +81,7 @@ pub fn step(c: &mut Connection, policy: &RetentionPolicy, now_ms: i64) -> StoreR
         }
         let max_age = max_age.unwrap_or(policy.max_age_days);
         if max_age > 0 {
-            let cutoff = now_ms - max_age as i64 * DAY_MS;
+            let cutoff = now_ms.saturating_sub((max_age as i64).saturating_mul(DAY_MS));
             // Rows are inserted in arrival order, so the oldest ids are the oldest receipts:
             // looking at the first row avoids scanning a project that has nothing to expire.
             let oldest: Option<i64> = tx
@@ -137,7 +137,7 @@ pub fn step(c: &mut Connection, policy: &RetentionPolicy, now_ms: i64) -> StoreR
         }
     }
     if policy.max_age_days > 0 {
-        let cutoff = now_ms - policy.max_age_days as i64 * DAY_MS;
+        let cutoff = now_ms.saturating_sub((policy.max_age_days as i64).saturating_mul(DAY_MS));
         let oldest: Option<i64> = tx
             .query_row(
                 "SELECT received_ms FROM kept_items ORDER BY id LIMIT 1",
@@ -194,7 +194,7 @@ pub fn vacuum_step(c: &Connection) -> StoreResult<u64> {
     if free == 0 {
         return Ok(0);
     }
-    c.execute_batch(&format!("PRAGMA incremental_vacuum({VACUUM_PAGES})"))?;
+    super::incremental_vacuum(c, VACUUM_PAGES)?;
     let left: i64 = c.pragma_query_value(None, "freelist_count", |r| r.get(0))?;
     // Without incremental auto-vacuum nothing moves; report 0 so callers do not spin.
     Ok(free.saturating_sub(left) as u64)

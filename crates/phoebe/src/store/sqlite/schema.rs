@@ -203,4 +203,14 @@ CREATE TABLE client_discards (
     PRIMARY KEY (project_id, day_ms, reason, category)
 ) WITHOUT ROWID;
 "#,
+    // 3: finding an issue's oldest ordinary events without reading all of its events; events
+    // stored before event bounds existed keep each issue's first ten (the default) pinned.
+    r#"
+CREATE INDEX events_unpinned ON events (issue_id, id) WHERE pinned = 0;
+UPDATE events SET pinned = 1 WHERE id IN (
+    SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY issue_id ORDER BY id) AS n FROM events)
+    WHERE n <= 10);
+UPDATE issues SET unpinned_stored =
+    (SELECT count(*) FROM events e WHERE e.issue_id = issues.id AND e.pinned = 0);
+"#,
 ];

@@ -75,7 +75,7 @@ pub fn add_discards(c: &Connection, rows: &[ClientDiscard]) -> StoreResult<()> {
         "INSERT INTO client_discards (project_id, day_ms, reason, category, quantity)
          VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (project_id, day_ms, reason, category) DO UPDATE SET
-            quantity = quantity + excluded.quantity",
+            quantity = min(quantity + excluded.quantity, 1 << 53)",
     )?;
     for d in rows {
         st.execute(params![
