@@ -125,6 +125,9 @@ fn run(
             }
         };
         if claimed.is_empty() {
+            if let Err(e) = inbox.shrink_if_drained() {
+                tracing::warn!(error = %e, "could not return the inbox's free space to the disk");
+            }
             inbox.wait(&mut seen, Duration::from_millis(500));
             continue;
         }

@@ -39,6 +39,8 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     // 16 MiB page cache per connection (negative = KiB): enough for the hot issue and tag rows,
     // small enough that a handful of connections stays inside the memory target.
     conn.pragma_update(None, "cache_size", -16384)?;
+    // Checkpoints truncate the WAL back to this size after a burst grew it.
+    conn.pragma_update(None, "journal_size_limit", 16 << 20)?;
     Ok(())
 }
 
