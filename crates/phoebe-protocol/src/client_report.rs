@@ -98,6 +98,27 @@ fn truncate(mut s: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn parse_never_panics_and_caps_quantities(
+            bytes in proptest::collection::vec(any::<u8>(), 0..256),
+            reason in ".{0,80}",
+            quantity in any::<f64>(),
+        ) {
+            let _ = parse(&bytes);
+            let json = serde_json::json!({"discarded_events": [
+                {"reason": reason, "category": "error", "quantity": quantity}
+            ]});
+            if let Ok(discards) = parse(json.to_string().as_bytes()) {
+                for d in discards {
+                    prop_assert!(d.quantity > 0 && d.quantity <= MAX_QUANTITY);
+                    prop_assert!(d.reason.len() <= MAX_WORD);
+                }
+            }
+        }
+    }
 
     #[test]
     fn reads_sdk_discards() {
