@@ -473,3 +473,52 @@ fn a_long_stream_stays_under_its_storage_bounds_while_counts_stay_exact() {
     let evicted = usage["totals"]["evicted"].as_u64().unwrap();
     assert!((1_100..=1_110).contains(&evicted), "{usage}");
 }
+
+#[test]
+fn hour_quota_organization_and_global_limits_refuse_with_their_scope() {
+    let server = Server::start_with(&[
+        ("PHOEBE_QUOTAS__PROJECT_EVENTS_PER_HOUR", "1"),
+        ("PHOEBE_QUOTAS__ORG_EVENTS_PER_MINUTE", "1"),
+        ("PHOEBE_QUOTAS__GLOBAL_EVENTS_PER_MINUTE", "1"),
+    ]);
+    let token = server.token();
+    // Start well inside an hour, so the hour window cannot turn over mid-test.
+    let into_hour = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        % 3600;
+    if into_hour >= 3480 {
+        std::thread::sleep(Duration::from_secs(3601 - into_hour));
+    }
+    avoid_minute_edge();
+    let (code, body, _) = post(&server, "envelope", &envelope(&error_event("Q", "1")));
+    assert_eq!(code, 200, "{body}");
+    let (code, body, headers) = post(&server, "envelope", &envelope(&error_event("Q", "2")));
+    assert_eq!(code, 429, "{body}");
+    let limits = header(&headers, "x-sentry-rate-limits")
+        .unwrap()
+        .to_string();
+    let parts: Vec<&str> = limits.split(", ").collect();
+    assert_eq!(parts.len(), 3, "{limits}");
+    // The hour quota has the longest wait: it comes first and sets Retry-After.
+    let retry: u64 = header(&headers, "retry-after").unwrap().parse().unwrap();
+    assert!(parts[0].starts_with(&format!(
+        "{retry}:error;default;security:project:project_quota"
+    )));
+    assert!(retry > 60 && retry <= 3600, "{retry}");
+    assert!(
+        parts[1..]
+            .iter()
+            .any(|p| p.ends_with(":organization:org_quota")),
+        "{limits}"
+    );
+    assert!(
+        parts[1..]
+            .iter()
+            .any(|p| p.ends_with(":organization:global_quota")),
+        "{limits}"
+    );
+    let usage = wait_usage(&server, &token, |u| u["totals"]["overQuota"] == 1);
+    assert_eq!(usage["totals"]["rateLimited"], 0, "{usage}");
+}
