@@ -171,6 +171,27 @@ pub enum UserCommand {
         #[arg(long, default_value = "member")]
         role: String,
     },
+    /// List users and whether they are active.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a user from logging in; their API tokens stop working at once.
+    Disable {
+        /// Login name.
+        login: String,
+    },
+    /// Let a disabled user log in again.
+    Enable {
+        /// Login name.
+        login: String,
+    },
+    /// Set a new password; it is read from PHOEBE_NEW_PASSWORD or standard input.
+    ResetPassword {
+        /// Login name.
+        login: String,
+    },
 }
 
 /// `phoebe config ...`
@@ -202,6 +223,16 @@ fn open_ops(config: &Config) -> anyhow::Result<Ops> {
         false => Ops::with_served_url(store, &config.public_url)?,
     };
     Ok(ops.with_policy(config.policy()))
+}
+
+/// A new password from PHOEBE_NEW_PASSWORD, else the first line of standard input.
+fn new_password() -> anyhow::Result<String> {
+    if let Ok(p) = std::env::var("PHOEBE_NEW_PASSWORD") {
+        return Ok(p);
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
 fn admin_login() -> String {
@@ -300,21 +331,44 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("creating a token for user {login:?}"))?;
             println!("{token}");
         }
-        Command::User {
-            command: UserCommand::Create { login, role },
-        } => {
+        Command::User { command } => {
             let config = load_config(&cli, None)?;
             let ops = open_ops(&config)?;
-            let password = match std::env::var("PHOEBE_NEW_PASSWORD") {
-                Ok(p) => p,
-                Err(_) => {
-                    let mut line = String::new();
-                    std::io::stdin().read_line(&mut line)?;
-                    line.trim_end_matches(['\r', '\n']).to_string()
+            match command {
+                UserCommand::Create { login, role } => {
+                    ops.create_user(None, login, &new_password()?, role)?;
+                    eprintln!("created user {login}");
                 }
-            };
-            ops.create_user(None, login, &password, role)?;
-            eprintln!("created user {login}");
+                UserCommand::List { json } => {
+                    let users = ops.users()?;
+                    let mut out = std::io::stdout().lock();
+                    if *json {
+                        let list: Vec<_> = users
+                            .iter()
+                            .map(|u| serde_json::json!({"id": u.id, "login": u.login, "isActive": u.is_active}))
+                            .collect();
+                        writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+                    } else {
+                        writeln!(out, "{:<6} {:<24} STATUS", "ID", "LOGIN")?;
+                        for u in &users {
+                            let status = if u.is_active { "active" } else { "disabled" };
+                            writeln!(out, "{:<6} {:<24} {status}", u.id, u.login)?;
+                        }
+                    }
+                }
+                UserCommand::Disable { login } => {
+                    ops.set_user_active(login, false)?;
+                    eprintln!("user {login} disabled; their API tokens no longer work");
+                }
+                UserCommand::Enable { login } => {
+                    ops.set_user_active(login, true)?;
+                    eprintln!("user {login} enabled");
+                }
+                UserCommand::ResetPassword { login } => {
+                    ops.reset_password(login, &new_password()?)?;
+                    eprintln!("password of {login} changed");
+                }
+            }
         }
         Command::Issues { command } => {
             let config = load_config(&cli, None)?;

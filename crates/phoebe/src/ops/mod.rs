@@ -170,6 +170,15 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     })
 }
 
+fn check_password(password: &str) -> OpsResult<()> {
+    if password.chars().count() < 8 {
+        return Err(OpsError::Invalid(
+            "a password needs at least 8 characters".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn token_hash(token: &str) -> String {
     let digest = Sha256::digest(token.trim().as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
@@ -338,6 +347,35 @@ impl Ops {
         Ok(self.store.user_by_token(&token_hash(token))?)
     }
 
+    /// Every user.
+    pub fn users(&self) -> OpsResult<Vec<User>> {
+        Ok(self.store.users()?)
+    }
+
+    /// Enables or disables a user. The last active user cannot be disabled: nobody could log
+    /// in or use the API afterwards.
+    pub fn set_user_active(&self, login: &str, active: bool) -> OpsResult<User> {
+        let users = self.store.users()?;
+        let user = users
+            .iter()
+            .find(|u| u.login == login)
+            .ok_or(OpsError::NotFound("user"))?;
+        if !active && user.is_active && users.iter().filter(|u| u.is_active).count() == 1 {
+            return Err(OpsError::Invalid(format!(
+                "{login} is the last active user; create or enable another one first"
+            )));
+        }
+        Ok(self.store.set_user_active(login, active)?)
+    }
+
+    /// Sets a new password for a user.
+    pub fn reset_password(&self, login: &str, password: &str) -> OpsResult<User> {
+        check_password(password)?;
+        Ok(self
+            .store
+            .set_password_hash(login, &hash_password(password)?)?)
+    }
+
     /// Creates a user in the organization.
     pub fn create_user(
         &self,
@@ -346,11 +384,7 @@ impl Ops {
         password: &str,
         role: &str,
     ) -> OpsResult<User> {
-        if password.len() < 8 {
-            return Err(OpsError::Invalid(
-                "a password needs at least 8 characters".into(),
-            ));
-        }
+        check_password(password)?;
         let org = self.org(org)?;
         Ok(self
             .store

@@ -123,6 +123,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<User>;
     /// One user by login.
     fn user_by_login(&self, login: &str) -> StoreResult<User>;
+    /// Every user, in creation order.
+    fn users(&self) -> StoreResult<Vec<User>>;
+    /// Enables or disables a user (disabled users' tokens stop working).
+    fn set_user_active(&self, login: &str, active: bool) -> StoreResult<User>;
+    /// Replaces a user's password hash.
+    fn set_password_hash(&self, login: &str, hash: &str) -> StoreResult<User>;
     /// Stores a new API token (by its hash) for a user.
     fn create_token(&self, user_id: i64, token_hash: &str, label: &str) -> StoreResult<()>;
     /// The user a token belongs to, if the token is valid.

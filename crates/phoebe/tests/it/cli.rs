@@ -93,3 +93,79 @@ fn bad_configuration_is_reported_with_the_key() {
     assert_ne!(code, 0);
     assert!(err.contains("max_evnt_bytes"), "{err}");
 }
+
+/// Runs `phoebe` with a password in PHOEBE_NEW_PASSWORD.
+fn phoebe_with_password(
+    data_dir: &std::path::Path,
+    password: &str,
+    args: &[&str],
+) -> (i32, String) {
+    let out = std::process::Command::new(bin())
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("PHOEBE_LOG", "warn")
+        .env("PHOEBE_NEW_PASSWORD", password)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn users_are_listed_disabled_enabled_and_get_new_passwords() {
+    let server = Server::start();
+    let dir = &server.data_dir;
+    let (code, err) = phoebe_with_password(dir, "correct horse", &["user", "create", "bob"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = phoebe(dir, &["token", "create", "--user", "bob"]);
+    assert_eq!(code, 0);
+    let bob_token = out.trim().to_string();
+    assert_eq!(server.api_get(&bob_token, "/api/0/projects/").0, 200);
+
+    let (_, list, _) = phoebe(dir, &["user", "list"]);
+    assert!(
+        list.lines()
+            .any(|l| l.contains("bob") && l.ends_with("active")),
+        "{list}"
+    );
+
+    let (code, _, err) = phoebe(dir, &["user", "disable", "bob"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        server.api_get(&bob_token, "/api/0/projects/").0,
+        401,
+        "a disabled user's token stops working"
+    );
+    let (_, list, _) = phoebe(dir, &["user", "list", "--json"]);
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let bob = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["login"] == "bob")
+        .unwrap();
+    assert_eq!(bob["isActive"], false);
+
+    let (code, _, _) = phoebe(dir, &["user", "enable", "bob"]);
+    assert_eq!(code, 0);
+    assert_eq!(server.api_get(&bob_token, "/api/0/projects/").0, 200);
+
+    let (code, err) = phoebe_with_password(dir, "short", &["user", "reset-password", "bob"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("at least 8 characters"), "{err}");
+    let (code, err) =
+        phoebe_with_password(dir, "battery staple", &["user", "reset-password", "bob"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = phoebe(dir, &["user", "disable", "nobody"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("user not found"), "{err}");
+
+    // The last active user cannot lock everyone out.
+    phoebe(dir, &["user", "disable", "bob"]);
+    let (code, _, err) = phoebe(dir, &["user", "disable", "admin"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("last active user"), "{err}");
+}

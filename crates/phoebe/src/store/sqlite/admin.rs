@@ -347,6 +347,34 @@ pub fn create_token(
     Ok(())
 }
 
+/// Every user, in creation order.
+pub fn users(c: &Connection) -> StoreResult<Vec<User>> {
+    let mut st =
+        c.prepare_cached("SELECT id, login, password_hash, is_active FROM users ORDER BY id")?;
+    let rows = st.query_map([], user_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Enables or disables a user; disabled users' tokens stop working at once.
+pub fn set_user_active(c: &Connection, login: &str, active: bool) -> StoreResult<User> {
+    let n = c.execute(
+        "UPDATE users SET is_active = ?2 WHERE login = ?1",
+        params![login, active],
+    )?;
+    found(n, "user")?;
+    user_by_login(c, login)
+}
+
+/// Replaces a user's password hash.
+pub fn set_password_hash(c: &Connection, login: &str, hash: &str) -> StoreResult<User> {
+    let n = c.execute(
+        "UPDATE users SET password_hash = ?2 WHERE login = ?1",
+        params![login, hash],
+    )?;
+    found(n, "user")?;
+    user_by_login(c, login)
+}
+
 pub fn user_by_token(c: &Connection, token_hash: &str) -> StoreResult<Option<User>> {
     Ok(c.query_row(
         "SELECT u.id, u.login, u.password_hash, u.is_active FROM api_tokens t JOIN users u ON u.id = t.user_id

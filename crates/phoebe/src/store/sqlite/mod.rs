@@ -309,6 +309,18 @@ impl Store for SqliteStore {
         self.read(|c| admin::user_by_login(c, login))
     }
 
+    fn users(&self) -> StoreResult<Vec<User>> {
+        self.read(admin::users)
+    }
+
+    fn set_user_active(&self, login: &str, active: bool) -> StoreResult<User> {
+        self.write(|c| admin::set_user_active(c, login, active))
+    }
+
+    fn set_password_hash(&self, login: &str, hash: &str) -> StoreResult<User> {
+        self.write(|c| admin::set_password_hash(c, login, hash))
+    }
+
     fn create_token(&self, user_id: i64, token_hash: &str, label: &str) -> StoreResult<()> {
         self.write(|c| admin::create_token(c, user_id, token_hash, label))
     }
