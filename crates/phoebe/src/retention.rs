@@ -80,7 +80,7 @@ fn worth_vacuuming(store: &dyn Store) -> bool {
 }
 
 /// Evicts until a step comes back short, then vacuums; logs what it did.
-pub fn run_pass(store: &dyn Store, policy: &RetentionPolicy, stop: &AtomicBool) -> Eviction {
+fn run_pass(store: &dyn Store, policy: &RetentionPolicy, stop: &AtomicBool) {
     let mut total = Eviction::default();
     loop {
         let now = chrono::Utc::now().timestamp_millis();
@@ -126,5 +126,4 @@ pub fn run_pass(store: &dyn Store, policy: &RetentionPolicy, stop: &AtomicBool) 
             tracing::warn!("the database is over [retention] max_disk_mb: the oldest events were evicted to stay under it; raise the budget or shorten max_age_days");
         }
     }
-    total
 }

@@ -35,7 +35,8 @@ fn setting(s: Setting) -> Value {
     json!({ "value": s.own, "effective": s.effective })
 }
 
-fn limits_json(l: &ProjectLimits) -> Value {
+/// A project's limits as JSON (also what `phoebe project limits --json` prints).
+pub fn limits_json(l: &ProjectLimits) -> Value {
     let spike = l.project.spike;
     json!({
         "project": l.project.slug,

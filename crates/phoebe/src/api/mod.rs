@@ -18,7 +18,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 pub use error::ApiError;
-pub use limits::usage_json;
+pub use limits::{limits_json, usage_json};
 
 use crate::ops::{self, IssueListRequest, Ops};
 use crate::store::{Issue, Project, User};

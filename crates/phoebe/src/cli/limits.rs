@@ -145,15 +145,10 @@ pub fn project_limits(ops: &Ops, a: &ProjectLimitsArgs) -> anyhow::Result<()> {
         false => ops.project_limits(&p),
     };
     if a.json {
-        let v = serde_json::json!({
-            "project": l.project.slug,
-            "eventsPerMinute": {"value": l.events_per_minute.own, "effective": l.events_per_minute.effective},
-            "eventsPerHour": {"value": l.events_per_hour.own, "effective": l.events_per_hour.effective},
-            "maxAgeDays": {"value": l.max_age_days.own, "effective": l.max_age_days.effective},
-            "maxStoredEvents": {"value": l.max_stored_events.own, "effective": l.max_stored_events.effective},
-            "storedEvents": l.project.stored_events,
-        });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&crate::api::limits_json(&l))?
+        );
     } else {
         print_project_limits(&l)?;
     }

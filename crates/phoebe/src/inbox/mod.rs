@@ -128,26 +128,13 @@ pub struct InboxWriter {
     max_backlog: i64,
 }
 
-const INCREMENTAL_VACUUM: i64 = 2;
-
 /// Free pages a drained inbox keeps for the next burst (16 MiB of 4 KiB pages).
 const KEEP_FREE_PAGES: i64 = 4096;
 
 fn open_conn(path: &Path, synchronous: &str) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(10))?;
-    // Incremental auto-vacuum (set before WAL, or converted once) lets a drained inbox hand the
-    // space of a large backlog back to the file system.
-    let vacuum_mode: i64 = conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0))?;
-    if vacuum_mode != INCREMENTAL_VACUUM {
-        conn.pragma_update(None, "auto_vacuum", INCREMENTAL_VACUUM)?;
-        let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
-        if tables > 0 {
-            if let Err(e) = conn.execute_batch("VACUUM") {
-                tracing::warn!(error = %e, "could not rewrite the inbox for incremental vacuum; its file will not shrink");
-            }
-        }
-    }
+    crate::store::sqlite::use_incremental_vacuum(&conn)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // A burst grows the WAL; without a limit the file keeps that size after checkpoints.
     conn.pragma_update(None, "journal_size_limit", 16 << 20)?;

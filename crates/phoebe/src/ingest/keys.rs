@@ -13,18 +13,15 @@ use crate::store::{Project, ProjectKey, Store};
 /// What ingest needs to know about a key.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct KeyInfo {
-    /// The project the key belongs to.
-    pub project_id: i64,
     /// Disabled keys get 403.
     pub is_active: bool,
-    /// Who is sending, for rate limits.
+    /// Who is sending (key, project, organization), for routing checks and rate limits.
     pub grant: Grant,
 }
 
 impl KeyInfo {
     fn new(k: &ProjectKey, p: Option<&Project>) -> KeyInfo {
         KeyInfo {
-            project_id: k.project_id,
             is_active: k.is_active,
             grant: Grant {
                 key_id: k.id,

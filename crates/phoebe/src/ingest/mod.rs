@@ -382,10 +382,10 @@ async fn authorize(
                 .into(),
         ));
     }
-    if info.project_id != project_id {
+    if info.grant.project_id != project_id {
         return Err(IngestError::Forbidden(format!(
             "event submission rejected with_reason: this DSN key belongs to project {}, not {project_id}",
-            info.project_id
+            info.grant.project_id
         )));
     }
     Ok(info.grant)

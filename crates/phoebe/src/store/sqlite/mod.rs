@@ -104,9 +104,12 @@ pub fn incremental_vacuum(conn: &Connection, pages: i64) -> rusqlite::Result<()>
     Ok(())
 }
 
-/// Retention frees pages; incremental auto-vacuum lets it hand them back to the file system.
-/// The mode must be chosen before the first table exists, or applied with a one-time VACUUM.
-fn use_incremental_vacuum(conn: &Connection) -> StoreResult<()> {
+/// Puts a database in incremental auto-vacuum mode, so freed pages can be handed back to the
+/// file system (retention for the store, a drained backlog for the inbox). The mode must be
+/// chosen before the first table exists (and before WAL), or applied with a one-time VACUUM.
+/// That VACUUM is best effort: it needs free space about the size of the file, and a server
+/// that cannot start helps nobody; freed space is then reused but not returned.
+pub fn use_incremental_vacuum(conn: &Connection) -> rusqlite::Result<()> {
     const INCREMENTAL: i64 = 2;
     let mode: i64 = conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0))?;
     if mode == INCREMENTAL {
@@ -115,11 +118,9 @@ fn use_incremental_vacuum(conn: &Connection) -> StoreResult<()> {
     conn.pragma_update(None, "auto_vacuum", INCREMENTAL)?;
     let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
     if tables > 0 {
-        tracing::info!("rewriting the database once so retention can return space to the disk (VACUUM); this takes a while on a big database");
-        // Best effort: VACUUM needs free space about the size of the database, and a server
-        // that cannot start helps nobody; eviction still works, the file just does not shrink.
+        tracing::info!(file = conn.path().unwrap_or(""), "rewriting the database once so freed space can return to the disk (VACUUM); this takes a while on a big file");
         if let Err(e) = conn.execute_batch("VACUUM") {
-            tracing::warn!(error = %e, "could not rewrite the database; evicted space will be reused but not returned to the disk until a later start succeeds");
+            tracing::warn!(error = %e, "could not rewrite the database; freed space will be reused but not returned to the disk until a later start succeeds");
         }
     }
     Ok(())
