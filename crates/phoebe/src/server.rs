@@ -25,6 +25,7 @@ use crate::retention::Retention;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 use crate::telemetry::Metrics;
+use crate::ui;
 
 /// State for health and metrics endpoints.
 struct Health {
@@ -115,9 +116,9 @@ pub async fn run(
             }
         })
     };
-    let api_state = Arc::new(ApiState {
-        ops: Ops::new(store.clone(), &config.public_url).with_policy(config.policy()),
-    });
+    let ops = Ops::new(store.clone(), &config.public_url).with_policy(config.policy());
+    let ui_state = Arc::new(ui::UiState::new(ops.clone()));
+    let api_state = Arc::new(ApiState { ops });
     let health = Arc::new(Health {
         store: store.clone(),
         inbox: inbox.clone(),
@@ -127,6 +128,7 @@ pub async fn run(
 
     let app = Router::new()
         .merge(api::router(api_state))
+        .merge(ui::router(ui_state))
         .merge(
             Router::new()
                 .route("/healthz", get(|| async { "ok" }))

@@ -177,7 +177,7 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Stop a user from logging in; their API tokens stop working at once.
+    /// Stop a user from logging in; their API tokens and dashboard sessions stop working at once.
     Disable {
         /// Login name.
         login: String,
@@ -187,7 +187,7 @@ pub enum UserCommand {
         /// Login name.
         login: String,
     },
-    /// Set a new password; it is read from PHOEBE_NEW_PASSWORD or standard input.
+    /// Set a new password (read from PHOEBE_NEW_PASSWORD or standard input); ends their sessions.
     ResetPassword {
         /// Login name.
         login: String,
@@ -449,6 +449,7 @@ fn serve(mut config: Config) -> anyhow::Result<()> {
         if let Some(dsn) = first_dsn {
             eprintln!("Phoebe is listening on http://{local}. Point an SDK at this DSN: {dsn}");
         }
+        eprintln!("Dashboard: {}/ (log in as an admin user; `phoebe user list` shows them)", config.public_url.trim_end_matches('/'));
         crate::server::run(config, store, listener, crate::server::shutdown_signal()).await
     })
 }

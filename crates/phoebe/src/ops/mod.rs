@@ -5,6 +5,7 @@
 
 pub mod limits;
 pub mod query;
+pub mod session;
 
 use std::sync::Arc;
 
@@ -371,9 +372,12 @@ impl Ops {
     /// Sets a new password for a user.
     pub fn reset_password(&self, login: &str, password: &str) -> OpsResult<User> {
         check_password(password)?;
-        Ok(self
+        let user = self
             .store
-            .set_password_hash(login, &hash_password(password)?)?)
+            .set_password_hash(login, &hash_password(password)?)?;
+        // Whoever knew the old password may hold a session: end them all.
+        self.store.delete_sessions_of(user.id, None)?;
+        Ok(user)
     }
 
     /// Creates a user in the organization.
@@ -526,6 +530,33 @@ impl Ops {
         self.store
             .issue_event_edge(id, newest)?
             .ok_or(OpsError::NotFound("event"))
+    }
+
+    /// The ids of the events just older and just newer than `e` in its issue.
+    pub fn event_neighbours(
+        &self,
+        e: &StoredEvent,
+    ) -> OpsResult<(Option<uuid::Uuid>, Option<uuid::Uuid>)> {
+        let at = |backwards| KeysetCursor {
+            value: e.timestamp_ms,
+            id: e.row_id,
+            backwards,
+        };
+        let older = self.store.issue_events(e.issue_id, Some(at(false)), 1)?;
+        let newer = self.store.issue_events(e.issue_id, Some(at(true)), 1)?;
+        Ok((
+            older.first().map(|x| x.event_id),
+            newer.first().map(|x| x.event_id),
+        ))
+    }
+
+    /// One event of an issue (not found when the event belongs to another issue).
+    pub fn issue_event(&self, issue: &Issue, event_id: &str) -> OpsResult<StoredEvent> {
+        let e = self.event(issue.project_id, event_id)?;
+        if e.issue_id != issue.id {
+            return Err(OpsError::NotFound("event"));
+        }
+        Ok(e)
     }
 
     /// One event of a project.

@@ -133,6 +133,20 @@ pub trait Store: Send + Sync + 'static {
     fn create_token(&self, user_id: i64, token_hash: &str, label: &str) -> StoreResult<()>;
     /// The user a token belongs to, if the token is valid.
     fn user_by_token(&self, token_hash: &str) -> StoreResult<Option<User>>;
+    /// Records a dashboard session (by the hash of its secret) until `expires_ms`.
+    fn create_session(
+        &self,
+        id_hash: &str,
+        user_id: i64,
+        csrf: &str,
+        expires_ms: i64,
+    ) -> StoreResult<()>;
+    /// The live session with this hash, if its user is still active.
+    fn session(&self, id_hash: &str) -> StoreResult<Option<Session>>;
+    /// Ends one session.
+    fn delete_session(&self, id_hash: &str) -> StoreResult<()>;
+    /// Ends every session of a user, except the one hashed `keep`.
+    fn delete_sessions_of(&self, user_id: i64, keep: Option<&str>) -> StoreResult<()>;
 
     // --- issues and events ---
     /// A page of issues matching a query.

@@ -146,6 +146,17 @@ pub struct User {
     pub is_active: bool,
 }
 
+/// A live dashboard session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Whose it is.
+    pub user: User,
+    /// The token every form of this session must carry.
+    pub csrf: String,
+    /// When it ends, ms.
+    pub expires_ms: i64,
+}
+
 /// Triage state of an issue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IssueStatus {

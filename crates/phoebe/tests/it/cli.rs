@@ -94,26 +94,6 @@ fn bad_configuration_is_reported_with_the_key() {
     assert!(err.contains("max_evnt_bytes"), "{err}");
 }
 
-/// Runs `phoebe` with a password in PHOEBE_NEW_PASSWORD.
-fn phoebe_with_password(
-    data_dir: &std::path::Path,
-    password: &str,
-    args: &[&str],
-) -> (i32, String) {
-    let out = std::process::Command::new(bin())
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("PHOEBE_LOG", "warn")
-        .env("PHOEBE_NEW_PASSWORD", password)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn users_are_listed_disabled_enabled_and_get_new_passwords() {
     let server = Server::start();

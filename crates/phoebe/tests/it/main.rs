@@ -3,9 +3,11 @@
 mod util;
 
 mod api;
+mod browser;
 mod cli;
 mod corpus;
 mod crash;
+mod dashboard;
 mod disk_full;
 mod ingest_errors;
 mod quotas;

@@ -340,3 +340,23 @@ pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_str())
 }
+
+/// Runs `phoebe` with a password in PHOEBE_NEW_PASSWORD.
+pub fn phoebe_with_password(
+    data_dir: &std::path::Path,
+    password: &str,
+    args: &[&str],
+) -> (i32, String) {
+    let out = std::process::Command::new(bin())
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("PHOEBE_LOG", "warn")
+        .env("PHOEBE_NEW_PASSWORD", password)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

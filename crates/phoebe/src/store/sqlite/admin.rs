@@ -384,3 +384,51 @@ pub fn user_by_token(c: &Connection, token_hash: &str) -> StoreResult<Option<Use
     )
     .optional()?)
 }
+
+pub fn create_session(
+    c: &Connection,
+    id_hash: &str,
+    user_id: i64,
+    csrf: &str,
+    expires_ms: i64,
+) -> StoreResult<()> {
+    let now = now_ms();
+    // Expired sessions are swept here, on the rare write, so the table never grows unbounded.
+    c.execute("DELETE FROM sessions WHERE expires_ms < ?1", [now])?;
+    c.execute(
+        "INSERT INTO sessions (id_hash, user_id, csrf, created_ms, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![id_hash, user_id, csrf, now, expires_ms],
+    )?;
+    Ok(())
+}
+
+pub fn session(c: &Connection, id_hash: &str) -> StoreResult<Option<Session>> {
+    Ok(c.query_row(
+        "SELECT u.id, u.login, u.password_hash, u.is_active, s.csrf, s.expires_ms
+         FROM sessions s JOIN users u ON u.id = s.user_id
+         WHERE s.id_hash = ?1 AND u.is_active = 1 AND s.expires_ms > ?2",
+        params![id_hash, now_ms()],
+        |r| {
+            Ok(Session {
+                user: user_row(r)?,
+                csrf: r.get(4)?,
+                expires_ms: r.get(5)?,
+            })
+        },
+    )
+    .optional()?)
+}
+
+pub fn delete_session(c: &Connection, id_hash: &str) -> StoreResult<()> {
+    c.execute("DELETE FROM sessions WHERE id_hash = ?1", [id_hash])?;
+    Ok(())
+}
+
+/// Ends every session of a user except `keep` (the one that changed its own password).
+pub fn delete_sessions_of(c: &Connection, user_id: i64, keep: Option<&str>) -> StoreResult<()> {
+    c.execute(
+        "DELETE FROM sessions WHERE user_id = ?1 AND id_hash IS NOT ?2",
+        params![user_id, keep],
+    )?;
+    Ok(())
+}

@@ -330,6 +330,28 @@ impl Store for SqliteStore {
         self.read(|c| admin::user_by_token(c, token_hash))
     }
 
+    fn create_session(
+        &self,
+        id_hash: &str,
+        user_id: i64,
+        csrf: &str,
+        expires_ms: i64,
+    ) -> StoreResult<()> {
+        self.write(|c| admin::create_session(c, id_hash, user_id, csrf, expires_ms))
+    }
+
+    fn session(&self, id_hash: &str) -> StoreResult<Option<Session>> {
+        self.read(|c| admin::session(c, id_hash))
+    }
+
+    fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
+        self.write(|c| admin::delete_session(c, id_hash))
+    }
+
+    fn delete_sessions_of(&self, user_id: i64, keep: Option<&str>) -> StoreResult<()> {
+        self.write(|c| admin::delete_sessions_of(c, user_id, keep))
+    }
+
     fn issues(&self, query: &IssueQuery) -> StoreResult<Vec<Issue>> {
         self.read(|c| read::issues(c, query))
     }

@@ -213,4 +213,16 @@ UPDATE events SET pinned = 1 WHERE id IN (
 UPDATE issues SET unpinned_stored =
     (SELECT count(*) FROM events e WHERE e.issue_id = issues.id AND e.pinned = 0);
 "#,
+    // 4: dashboard sessions. Only a hash of the cookie's secret is kept, as for API tokens, so a
+    // copy of the database cannot be used to log in.
+    r#"
+CREATE TABLE sessions (
+    id_hash TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    csrf TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX sessions_user ON sessions (user_id);
+"#,
 ];

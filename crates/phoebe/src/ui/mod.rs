@@ -1,0 +1,172 @@
+//! The web dashboard: HTML rendered on the server from askama templates compiled into the
+//! binary, plus one small stylesheet and one small script (also embedded; no CDN, installs may
+//! have no internet). Like the API and the CLI, every handler is a thin translation to an
+//! [`crate::ops`] call.
+//!
+//! Architecture invariant: `ui` calls `ops`, never `store`; every state-changing request is a
+//! POST that carries the session's CSRF token (`session::check_form`).
+
+mod assets;
+mod event_view;
+mod format;
+mod issue;
+mod issues;
+mod session;
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::ops::{Ops, OpsError};
+
+pub use session::LoginThrottle;
+
+/// What dashboard handlers share.
+pub struct UiState {
+    /// The operations.
+    pub ops: Ops,
+    /// Failed-login counters.
+    pub throttle: LoginThrottle,
+    /// Mark cookies `Secure` (the public URL is https).
+    pub secure_cookies: bool,
+}
+
+impl UiState {
+    /// Dashboard state over `ops`; cookies are `Secure` when the public URL is https.
+    pub fn new(ops: Ops) -> UiState {
+        let secure_cookies = ops.public_url().starts_with("https://");
+        UiState {
+            ops,
+            throttle: LoginThrottle::default(),
+            secure_cookies,
+        }
+    }
+}
+
+type Shared = axum::extract::State<Arc<UiState>>;
+
+/// The dashboard's routes.
+pub fn router(state: Arc<UiState>) -> Router {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/issues/") }))
+        .route("/login", get(session::login_page).post(session::log_in))
+        .route("/logout", post(session::log_out))
+        .route(
+            "/account",
+            get(session::account_page).post(session::change_password),
+        )
+        .route("/issues/", get(issues::list))
+        .route("/issues", get(|| async { Redirect::permanent("/issues/") }))
+        .route("/issues/bulk", post(issues::bulk))
+        .route("/issues/{id}/", get(issue::detail))
+        .route("/issues/{id}/events/", get(issue::events))
+        .route("/issues/{id}/status", post(issue::set_status))
+        .route("/issues/{id}/events/{event_id}/json", get(issue::raw_json))
+        .route("/static/{file}", get(assets::serve))
+        .with_state(state)
+}
+
+/// Why a page could not be shown.
+#[derive(Debug)]
+pub enum UiError {
+    /// Not logged in: go to the login page, then come back to this path.
+    Login(String),
+    /// The operation failed.
+    Ops(OpsError),
+    /// The form did not carry this session's CSRF token, or came from another site.
+    Forbidden(&'static str),
+    /// Something that should not happen.
+    Unexpected(String),
+}
+
+impl From<OpsError> for UiError {
+    fn from(e: OpsError) -> Self {
+        UiError::Ops(e)
+    }
+}
+
+impl From<askama::Error> for UiError {
+    fn from(e: askama::Error) -> Self {
+        UiError::Unexpected(format!("rendering a page: {e}"))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: String,
+}
+
+impl IntoResponse for UiError {
+    fn into_response(self) -> Response {
+        let (status, title, message) = match self {
+            UiError::Login(next) => {
+                let to = format!("/login?next={}", format::url_encode(&next));
+                return Redirect::to(&to).into_response();
+            }
+            UiError::Ops(OpsError::NotFound(what)) => (
+                StatusCode::NOT_FOUND,
+                "Not found",
+                format!("This {what} does not exist (it may have been deleted or merged)."),
+            ),
+            UiError::Ops(OpsError::Invalid(msg)) => (StatusCode::BAD_REQUEST, "Bad request", msg),
+            UiError::Ops(OpsError::Conflict(what)) => (
+                StatusCode::CONFLICT,
+                "Conflict",
+                format!("{what} already exists."),
+            ),
+            UiError::Ops(OpsError::Store(msg)) | UiError::Unexpected(msg) => {
+                tracing::error!(error = %msg, "dashboard request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "The server could not show this page; its log says why.".to_string(),
+                )
+            }
+            UiError::Forbidden(why) => (StatusCode::FORBIDDEN, "Forbidden", why.to_string()),
+        };
+        let body = ErrorPage {
+            title,
+            message: message.clone(),
+        }
+        .render()
+        .unwrap_or(message);
+        (status, html_headers(), Html(body)).into_response()
+    }
+}
+
+/// Headers every dashboard page carries: no caching of private pages, no framing, no content
+/// from elsewhere (the pages load only their own stylesheet and script).
+fn html_headers() -> [(header::HeaderName, &'static str); 4] {
+    [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+             frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+    ]
+}
+
+/// Renders a template as a page.
+fn page(t: &impl Template) -> Result<Response, UiError> {
+    Ok((html_headers(), Html(t.render()?)).into_response())
+}
+
+/// Runs a blocking operation off the async workers.
+async fn blocking<T: Send + 'static>(
+    state: &Arc<UiState>,
+    f: impl FnOnce(&Ops) -> Result<T, UiError> + Send + 'static,
+) -> Result<T, UiError> {
+    let ops = state.ops.clone();
+    tokio::task::spawn_blocking(move || f(&ops))
+        .await
+        .map_err(|e| UiError::Unexpected(e.to_string()))?
+}

@@ -1,0 +1,124 @@
+// Drives the dashboard in Debian's headless Chromium through playwright-core.
+// Usage: node dashboard.cjs <phase> <base-url> <login> <password> <screenshot-dir>
+// Phases: "triage" (log in, find the issue by keyboard, check what it shows, resolve it) and
+// "regression" (the issue came back). Exits non-zero with a message on the first failure.
+"use strict";
+const { chromium } = require("playwright-core");
+
+const [phase, base, login, password, shots] = process.argv.slice(2);
+
+function check(cond, what) {
+  if (!cond) throw new Error(`check failed: ${what}`);
+}
+
+async function text(page, selector) {
+  return (await page.locator(selector).allInnerTexts()).join("\n");
+}
+
+async function logIn(page) {
+  await page.goto(`${base}/issues/`);
+  check(page.url().includes("/login?next="), `unauthenticated visit goes to login, got ${page.url()}`);
+  await page.fill('input[name="login"]', login);
+  await page.fill('input[name="password"]', password);
+  await page.click('button[type="submit"]');
+  await page.waitForURL(`${base}/issues/`);
+}
+
+async function triage(page) {
+  await logIn(page);
+  const list = await text(page, ".issues tbody");
+  check(list.includes("RuntimeError: checkout failed for oops"), `the list shows the issue: ${list}`);
+  check(await page.locator(".issue-row .badge.new").count() > 0, "new issues are badged");
+  await page.screenshot({ path: `${shots}/issue-list.png`, fullPage: true });
+
+  // Keyboard: "/" searches, j selects the first row, Enter opens it.
+  await page.keyboard.press("/");
+  check(await page.evaluate(() => document.activeElement.id) === "search", "/ focuses the search");
+  await page.keyboard.type("is:unresolved RuntimeError");
+  await page.keyboard.press("Enter");
+  await page.waitForURL(/query=is%3Aunresolved\+RuntimeError/);
+  check(await page.locator(".issue-row").count() === 1, "the search narrows the list to one issue");
+  await page.keyboard.press("j");
+  await page.keyboard.press("Enter");
+  await page.waitForURL(/\/issues\/\d+\/$/);
+
+  // The stack trace: chained exceptions, most recent first, with source context and variables.
+  const types = await page.locator(".exc-type").allInnerTexts();
+  check(JSON.stringify(types) === '["RuntimeError","ValueError"]', `chained exceptions in order: ${types}`);
+  const stack = await text(page, "#stacktrace");
+  check(stack.includes("invalid literal for int() with base 10: '12x'"), "the cause's message shows");
+  check(stack.includes("parse_amount"), "frames name their functions");
+  const cause = page.locator(".exception").nth(1);
+  const failing = await cause.locator(".frame").first().locator(".source li.current").innerText();
+  check(failing.includes("return int(raw)"), `the failing line is highlighted: ${failing}`);
+  check(await page.locator(".frame.in-app").count() >= 3, "in-app frames are marked");
+  await page.locator(".vars summary >> nth=0").click();
+  check((await text(page, ".vars >> nth=0")).includes("raw"), "local variables show");
+
+  // Breadcrumbs, tags, the user, contexts and why the events were grouped.
+  const crumbs = await text(page, "#breadcrumbs");
+  check(crumbs.includes("added sku-1") && crumbs.includes("GET /api/price"), `breadcrumbs: ${crumbs}`);
+  const tags = await text(page, "#tags");
+  check(tags.includes("component") && tags.includes("checkout") && tags.includes("100%"), `tags: ${tags}`);
+  check((await text(page, "#user")).includes("seven@example.com"), "the user shows");
+  check((await text(page, "#contexts")).includes("CPython"), "the runtime context shows");
+  check((await text(page, "#grouping")).includes("app"), "the grouping variant shows");
+  check((await text(page, "#times-seen")) === "2", "both events are counted");
+  await page.screenshot({ path: `${shots}/issue-detail.png`, fullPage: true });
+
+  // Older event and back: the two events of the issue.
+  await page.keyboard.press("j");
+  await page.waitForURL(/\?event=/);
+  check((await text(page, ".exc-value >> nth=0")).includes("checkout failed for"), "the older event shows");
+
+  // Resolve with the keyboard.
+  await page.keyboard.press("r");
+  await page.waitForURL(/\/issues\/\d+\/$/);
+  const status = (await text(page, "#status")).toLowerCase();
+  check(status === "resolved", `the issue is resolved, got ${status} at ${page.url()}`);
+
+  // Dark mode follows the system setting.
+  await page.emulateMedia({ colorScheme: "dark" });
+  const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  check(bg === "rgb(20, 20, 24)", `dark background in dark mode, got ${bg}`);
+  await page.screenshot({ path: `${shots}/issue-detail-dark.png`, fullPage: true });
+}
+
+async function regression(page) {
+  await logIn(page);
+  const row = page.locator(".issue-row", { hasText: "RuntimeError: checkout failed" });
+  check(await row.locator(".badge.regressed").count() === 1, "the list badges the regression");
+  await row.locator("a.title").click();
+  await page.waitForURL(/\/issues\/\d+\/$/);
+  check((await text(page, "#status")).toLowerCase() === "unresolved", "a regression re-opens the issue");
+  check(await page.locator("#regressed").isVisible(), "the issue page shows the regression");
+  check((await text(page, "#times-seen")) === "4", "the new events are counted");
+  // Phone width: the page still fits.
+  await page.setViewportSize({ width: 390, height: 844 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(overflow <= 0, `no horizontal scrolling at phone width (${overflow}px too wide)`);
+  await page.screenshot({ path: `${shots}/issue-regressed-phone.png`, fullPage: true });
+}
+
+(async () => {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-dev-shm-usage"],
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, colorScheme: "light" });
+    page.setDefaultTimeout(15000);
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+    if (phase === "triage") await triage(page);
+    else if (phase === "regression") await regression(page);
+    else throw new Error(`unknown phase ${phase}`);
+    check(errors.length === 0, `no script or CSP errors in the page: ${errors.join("; ")}`);
+  } finally {
+    await browser.close();
+  }
+})().catch((e) => {
+  console.error(e.stack || String(e));
+  process.exit(1);
+});

@@ -1,0 +1,352 @@
+//! The dashboard over plain HTTP: sessions, CSRF, login throttling, triage forms, pages and
+//! their errors. `browser.rs` drives the same pages in a real Chromium.
+
+use crate::util::*;
+
+/// A browser-like client: no redirect following, one cookie.
+struct Client {
+    agent: ureq::Agent,
+    base: String,
+    cookie: Option<String>,
+}
+
+struct Reply {
+    status: u16,
+    location: Option<String>,
+    set_cookie: Option<String>,
+    content_disposition: Option<String>,
+    body: String,
+}
+
+impl Client {
+    fn new(server: &Server) -> Client {
+        Client {
+            agent: ureq::AgentBuilder::new().redirects(0).build(),
+            base: server.url.clone(),
+            cookie: None,
+        }
+    }
+
+    fn finish(&mut self, r: Result<ureq::Response, ureq::Error>) -> Reply {
+        let resp = match r {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{e}"),
+        };
+        let set_cookie = resp.header("set-cookie").map(str::to_string);
+        if let Some(c) = &set_cookie {
+            let value = c.split(';').next().unwrap().to_string();
+            self.cookie = (!value.ends_with('=')).then_some(value);
+        }
+        Reply {
+            status: resp.status(),
+            location: resp.header("location").map(str::to_string),
+            content_disposition: resp.header("content-disposition").map(str::to_string),
+            set_cookie,
+            body: resp.into_string().unwrap_or_default(),
+        }
+    }
+
+    fn get(&mut self, path: &str) -> Reply {
+        let mut req = self.agent.get(&format!("{}{path}", self.base));
+        if let Some(c) = &self.cookie {
+            req = req.set("Cookie", c);
+        }
+        let r = req.call();
+        self.finish(r)
+    }
+
+    fn post(&mut self, path: &str, form: &[(&str, &str)], headers: &[(&str, &str)]) -> Reply {
+        let mut req = self.agent.post(&format!("{}{path}", self.base));
+        if let Some(c) = &self.cookie {
+            req = req.set("Cookie", c);
+        }
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        let r = req.send_form(form);
+        self.finish(r)
+    }
+
+    fn log_in(&mut self, login: &str, password: &str) -> Reply {
+        self.post(
+            "/login",
+            &[
+                ("login", login),
+                ("password", password),
+                ("next", "/issues/"),
+            ],
+            &[],
+        )
+    }
+
+    /// The CSRF token of the page at `path`.
+    fn csrf(&mut self, path: &str) -> String {
+        let page = self.get(path);
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        let at = page.body.find(r#"name="csrf" value=""#).expect("a form") + 19;
+        page.body[at..at + 32].to_string()
+    }
+}
+
+fn send_error(server: &Server, ty: &str, value: &str) {
+    let (status, _) = post_envelope(server, &envelope(&error_event(ty, value)));
+    assert_eq!(status, 200);
+}
+
+fn issue_status(server: &Server, token: &str, id: i64) -> String {
+    let (code, issue) = server.api_get(token, &format!("/api/0/issues/{id}/"));
+    assert_eq!(code, 200);
+    issue["status"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn login_sessions_csrf_and_triage() {
+    let server = Server::start();
+    let token = server.token();
+    send_error(&server, "KeyError", "sku-1");
+    send_error(&server, "TimeoutError", "upstream took 30 s");
+    server.wait_digested(2);
+    let mut c = Client::new(&server);
+
+    // Pages need a session; the login page remembers where to come back to.
+    let r = c.get("/issues/?query=is:unresolved");
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        r.location.as_deref(),
+        Some("/login?next=%2Fissues%2F%3Fquery%3Dis%3Aunresolved")
+    );
+    assert_eq!(c.get("/").location.as_deref(), Some("/issues/"));
+    let login = c.get("/login?next=/issues/2/");
+    assert!(login.body.contains(r#"name="next" value="/issues/2/""#));
+
+    // A wrong password and an unknown login look the same.
+    let wrong = c.log_in("admin", "not-the-password");
+    assert_eq!(wrong.status, 401);
+    assert!(
+        wrong.body.contains("Wrong login or password."),
+        "{}",
+        wrong.body
+    );
+    assert!(c
+        .log_in("nobody", "whatever-123")
+        .body
+        .contains("Wrong login or password."));
+    assert!(c.cookie.is_none());
+
+    // Never a redirect to another site.
+    let ok = c.post(
+        "/login",
+        &[
+            ("login", "admin"),
+            ("password", ADMIN_PASSWORD),
+            ("next", "//evil.example/"),
+        ],
+        &[],
+    );
+    assert_eq!(ok.status, 303);
+    assert_eq!(ok.location.as_deref(), Some("/issues/"));
+    let cookie = ok.set_cookie.unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains("Secure"),
+        "plain-http installs need the cookie: {cookie}"
+    );
+
+    // The list shows both issues, with the search and its errors on the page.
+    let list = c.get("/issues/");
+    assert_eq!(list.status, 200);
+    assert!(list.body.contains("KeyError: sku-1") && list.body.contains("TimeoutError"));
+    let searched = c.get("/issues/?query=Timeout");
+    assert!(searched.body.contains("TimeoutError") && !searched.body.contains("KeyError: sku-1"));
+    let bad = c.get("/issues/?query=is:sideways");
+    assert_eq!(bad.status, 200);
+    assert!(bad.body.contains(r#"class="error""#), "{}", bad.body);
+
+    // Triage forms need this session's CSRF token and a same-site origin.
+    let (_, issues) = server.api_get(&token, "/api/0/projects/phoebe/default/issues/");
+    let ids: Vec<i64> = issues
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().parse().unwrap())
+        .collect();
+    let csrf = c.csrf(&format!("/issues/{}/", ids[0]));
+    let path = format!("/issues/{}/status", ids[0]);
+    let forged = c.post(&path, &[("action", "resolve")], &[]);
+    assert_eq!(forged.status, 403);
+    let cross_site = c.post(
+        &path,
+        &[("action", "resolve"), ("csrf", &csrf)],
+        &[("Origin", "https://evil.example")],
+    );
+    assert_eq!(cross_site.status, 403);
+    assert_eq!(issue_status(&server, &token, ids[0]), "unresolved");
+    let done = c.post(&path, &[("action", "resolve"), ("csrf", &csrf)], &[]);
+    assert_eq!(done.status, 303);
+    assert_eq!(issue_status(&server, &token, ids[0]), "resolved");
+    let page = c.get(&format!("/issues/{}/", ids[0]));
+    assert!(
+        page.body.contains(r#"id="status">resolved<"#),
+        "{}",
+        page.body
+    );
+
+    // Bulk actions take every selected issue.
+    let id_strings: Vec<String> = ids.iter().map(i64::to_string).collect();
+    let bulk = c.post(
+        "/issues/bulk",
+        &[
+            ("csrf", &csrf),
+            ("action", "ignore"),
+            ("id", &id_strings[0]),
+            ("id", &id_strings[1]),
+            ("back", "/issues/?query=is:ignored"),
+        ],
+        &[],
+    );
+    assert_eq!(bulk.location.as_deref(), Some("/issues/?query=is:ignored"));
+    for id in &ids {
+        assert_eq!(issue_status(&server, &token, *id), "ignored");
+    }
+
+    // Event pages: the list of events and the raw JSON download.
+    let events = c.get(&format!("/issues/{}/events/", ids[1]));
+    assert_eq!(events.status, 200);
+    let at = events.body.find("?event=").unwrap() + 7;
+    let event_id = events.body[at..at + 32].to_string();
+    let raw = c.get(&format!("/issues/{}/events/{event_id}/json", ids[1]));
+    assert_eq!(raw.status, 200);
+    assert!(raw
+        .content_disposition
+        .unwrap()
+        .contains(&format!("event-{event_id}.json")));
+    let payload: serde_json::Value = serde_json::from_str(&raw.body).unwrap();
+    assert_eq!(payload["event_id"], event_id.as_str());
+    // An event of another issue is not this issue's.
+    assert_eq!(
+        c.get(&format!("/issues/{}/?event={event_id}", ids[0]))
+            .status,
+        404
+    );
+    let missing = c.get("/issues/999999/");
+    assert_eq!(missing.status, 404);
+    assert!(missing.body.contains("does not exist"));
+
+    // Logging out ends the session on the server, not only in the browser.
+    let kept = c.cookie.clone();
+    let csrf = c.csrf("/account");
+    assert_eq!(c.post("/logout", &[("csrf", &csrf)], &[]).status, 303);
+    c.cookie = kept;
+    assert_eq!(c.get("/issues/").status, 303);
+}
+
+#[test]
+fn passwords_and_disabled_users_end_sessions() {
+    let server = Server::start();
+    let mut first = Client::new(&server);
+    let mut second = Client::new(&server);
+    assert_eq!(first.log_in("admin", ADMIN_PASSWORD).status, 303);
+    assert_eq!(second.log_in("admin", ADMIN_PASSWORD).status, 303);
+
+    // Changing the password keeps this session and ends the others.
+    let csrf = first.csrf("/account");
+    let mismatch = first.post(
+        "/account",
+        &[
+            ("csrf", &csrf),
+            ("current", ADMIN_PASSWORD),
+            ("new", "a-new-password-1"),
+            ("confirm", "another-one-2"),
+        ],
+        &[],
+    );
+    assert!(mismatch.body.contains("do not match"), "{}", mismatch.body);
+    let wrong = first.post(
+        "/account",
+        &[
+            ("csrf", &csrf),
+            ("current", "guess-guess"),
+            ("new", "a-new-password-1"),
+            ("confirm", "a-new-password-1"),
+        ],
+        &[],
+    );
+    assert!(wrong.body.contains("The current password is wrong."));
+    let changed = first.post(
+        "/account",
+        &[
+            ("csrf", &csrf),
+            ("current", ADMIN_PASSWORD),
+            ("new", "a-new-password-1"),
+            ("confirm", "a-new-password-1"),
+        ],
+        &[],
+    );
+    assert!(
+        changed.body.contains("Password changed"),
+        "{}",
+        changed.body
+    );
+    assert_eq!(first.get("/issues/").status, 200);
+    assert_eq!(second.get("/issues/").status, 303);
+    assert_eq!(second.log_in("admin", ADMIN_PASSWORD).status, 401);
+    assert_eq!(second.log_in("admin", "a-new-password-1").status, 303);
+
+    // An admin's reset from the command line ends every session of that user.
+    let (code, err) = phoebe_with_password(
+        &server.data_dir,
+        "reset-password-9",
+        &["user", "reset-password", "admin"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(first.get("/issues/").status, 303);
+    assert_eq!(second.get("/issues/").status, 303);
+
+    // A disabled user's session stops working at once.
+    let (code, err) = phoebe_with_password(
+        &server.data_dir,
+        "second-user-pw",
+        &["user", "create", "dana"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(first.log_in("dana", "second-user-pw").status, 303);
+    assert_eq!(first.get("/issues/").status, 200);
+    let (code, _, err) = phoebe(&server.data_dir, &["user", "disable", "dana"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(first.get("/issues/").status, 303);
+    assert_eq!(first.log_in("dana", "second-user-pw").status, 401);
+}
+
+#[test]
+fn repeated_failed_logins_are_throttled_per_login() {
+    let server = Server::start();
+    let mut c = Client::new(&server);
+    for _ in 0..5 {
+        assert_eq!(c.log_in("admin", "guess-guess").status, 401);
+    }
+    let blocked = c.log_in("admin", ADMIN_PASSWORD);
+    assert_eq!(blocked.status, 429, "even the right password waits");
+    assert!(
+        blocked.body.contains("Too many failed attempts"),
+        "{}",
+        blocked.body
+    );
+    assert!(blocked.body.contains("phoebe user reset-password admin"));
+    assert!(c.cookie.is_none());
+    assert!(server
+        .log_lines()
+        .iter()
+        .any(|l| l.contains("login throttled")));
+    // Other logins from the same address are not locked out by someone guessing this one.
+    let (code, err) = phoebe_with_password(
+        &server.data_dir,
+        "second-user-pw",
+        &["user", "create", "eve"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(c.log_in("eve", "second-user-pw").status, 303);
+}
