@@ -83,6 +83,12 @@
     if (row && !t.closest("a, input, label, button")) window.location.href = row.dataset.href;
   });
 
+  // Destructive buttons ask first.
+  document.addEventListener("submit", (e) => {
+    const button = e.submitter;
+    if (button && button.dataset.confirm && !window.confirm(button.dataset.confirm)) e.preventDefault();
+  });
+
   const all = document.getElementById("select-all");
   if (all) {
     all.addEventListener("change", () => {

@@ -4,7 +4,7 @@
 use chrono::{TimeZone, Utc};
 use serde_json::{json, Map, Value};
 
-use crate::store::{Issue, IssueStatus, Org, Project, ProjectKey, StoredEvent, TagCount};
+use crate::store::{Activity, Issue, IssueStatus, Org, Project, ProjectKey, StoredEvent, TagCount};
 
 /// ms since the epoch as ISO 8601 UTC with milliseconds.
 pub fn iso(ms: i64) -> String {
@@ -67,6 +67,33 @@ pub fn key(k: &ProjectKey, dsn: &str) -> Value {
     })
 }
 
+/// Sentry's `statusDetails`: the conditions of a resolve or an ignore.
+fn status_details(i: &Issue) -> Value {
+    let mut d = json!({});
+    if let Some(r) = &i.resolved_in_release {
+        d["inNextRelease"] = json!(true);
+        d["currentRelease"] = json!(r);
+    }
+    if let Some(ms) = i.ignore_until_ms {
+        d["ignoreUntil"] = json!(iso(ms));
+    }
+    if let Some(n) = i.ignore_until_count {
+        d["ignoreUntilCount"] = json!(n);
+    }
+    d
+}
+
+/// One entry of an issue's activity log (Sentry's `activity` shape).
+pub fn activity(a: &Activity) -> Value {
+    json!({
+        "id": a.id.to_string(),
+        "type": a.kind,
+        "data": a.data,
+        "user": a.user.as_ref().map(|l| json!({"id": l, "username": l, "name": l})),
+        "dateCreated": iso(a.created_ms),
+    })
+}
+
 /// An issue, optionally with its `stats` series.
 pub fn issue(
     i: &Issue,
@@ -90,7 +117,7 @@ pub fn issue(
             IssueStatus::Resolved => None,
         },
         "isRegression": i.is_regression,
-        "statusDetails": {},
+        "statusDetails": status_details(i),
         "type": i.kind,
         "metadata": metadata,
         "count": i.times_seen.to_string(),
@@ -103,7 +130,8 @@ pub fn issue(
         "logger": i.logger,
         "project": {"id": p.id.to_string(), "name": p.name, "slug": p.slug, "platform": p.platform},
         "permalink": format!("{public_url}/issues/{}/", i.id),
-        "numComments": 0, "isPublic": false, "shareId": null, "assignedTo": null,
+        "numComments": 0, "isPublic": false, "shareId": null,
+        "assignedTo": i.assignee.as_ref().map(|l| json!({"type": "user", "id": l, "name": l, "username": l})),
         "hasSeen": false, "isBookmarked": false, "isSubscribed": false,
     });
     if let Some((period, series)) = stats {

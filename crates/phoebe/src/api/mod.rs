@@ -139,7 +139,7 @@ impl FromRequestParts<Arc<ApiState>> for AuthUser {
 
 /// The API router: every route under `/api/0/`, with and without the trailing slash.
 pub fn router(state: Arc<ApiState>) -> Router {
-    let routes: [(&str, axum::routing::MethodRouter<Arc<ApiState>>); 17] = [
+    let routes: [(&str, axum::routing::MethodRouter<Arc<ApiState>>); 19] = [
         ("/", get(index)),
         ("/organizations/", get(list_orgs)),
         ("/organizations/{org}/", get(get_org)),
@@ -159,13 +159,20 @@ pub fn router(state: Arc<ApiState>) -> Router {
         ("/projects/{org}/{project}/usage/", get(limits::get_usage)),
         (
             "/projects/{org}/{project}/issues/",
-            get(project_issues).put(bulk_update_issues),
+            get(project_issues)
+                .put(bulk_update_issues)
+                .delete(bulk_delete_issues),
         ),
         (
             "/projects/{org}/{project}/events/{event_id}/",
             get(project_event),
         ),
-        ("/issues/{id}/", get(get_issue).put(update_issue)),
+        (
+            "/issues/{id}/",
+            get(get_issue).put(update_issue).delete(delete_issue),
+        ),
+        ("/issues/{id}/activities/", get(issue_activities)),
+        ("/issues/{id}/comments/", axum::routing::post(add_comment)),
         ("/issues/{id}/events/", get(issue_events)),
         ("/issues/{id}/events/{which}/", get(issue_event_edge)),
         ("/issues/{id}/tags/", get(issue_tags)),
@@ -426,36 +433,97 @@ async fn get_issue(
     Ok(Json(v))
 }
 
-/// Body of an issue update.
-#[derive(serde::Deserialize)]
+/// Body of an issue update, as Sentry's API takes it.
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
 struct IssueUpdate {
     status: Option<String>,
+    #[serde(default)]
+    status_details: StatusDetails,
+    /// A login to assign, `null` or `""` to unassign; absent leaves it.
+    #[serde(default, deserialize_with = "present")]
+    assigned_to: Option<Option<String>>,
+    /// `1` or `true` on the bulk endpoint: merge the named issues.
+    #[serde(default)]
+    merge: Option<Value>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct StatusDetails {
+    in_next_release: Option<bool>,
+    /// Minutes.
+    ignore_duration: Option<i64>,
+    ignore_count: Option<i64>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from one not sent (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Ok(Some(
+        <Option<String> as serde::Deserialize>::deserialize(d)?.filter(|s| !s.is_empty()),
+    ))
+}
+
+impl IssueUpdate {
+    fn change(&self) -> ops::triage::IssueChange {
+        let next_release = self.status.as_deref() == Some("resolvedInNextRelease");
+        ops::triage::IssueChange {
+            status: if next_release {
+                Some("resolved".into())
+            } else {
+                self.status.clone()
+            },
+            in_next_release: next_release || self.status_details.in_next_release == Some(true),
+            ignore_minutes: self.status_details.ignore_duration,
+            ignore_count: self.status_details.ignore_count,
+            assign: self.assigned_to.clone().map(|a| {
+                // Sentry clients send "username" or "user:<id>"; Phoebe's ids are logins.
+                a.map(|s| s.strip_prefix("user:").map_or(s.clone(), str::to_string))
+            }),
+            comment: None,
+        }
+    }
+
+    fn wants_merge(&self) -> bool {
+        matches!(&self.merge, Some(Value::Bool(true)))
+            || self.merge.as_ref().and_then(Value::as_i64) == Some(1)
+    }
 }
 
 async fn update_issue(
     State(state): Shared,
-    _user: AuthUser,
+    AuthUser(user): AuthUser,
     P(id): P<i64>,
     J(body): J<IssueUpdate>,
 ) -> Result<Json<Value>, ApiError> {
     let v = blocking(&state, move |ops| {
-        let issue = match &body.status {
-            Some(status) => ops.set_issue_status(id, status)?,
-            None => ops.issue(id)?,
-        };
+        let issue = ops.change_issue(id, Some(&user), &body.change())?;
         issue_with_project(ops, &issue)
     })
     .await?;
     Ok(Json(v))
 }
 
-async fn bulk_update_issues(
+async fn delete_issue(
     State(state): Shared,
     _user: AuthUser,
-    Path((org, project)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
-    J(body): J<IssueUpdate>,
-) -> Result<Response, ApiError> {
+    P(id): P<i64>,
+) -> Result<StatusCode, ApiError> {
+    blocking(&state, move |ops| {
+        ops.issue(id)?;
+        Ok(ops.delete_issues(&[id])?)
+    })
+    .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// The `?id=1&id=2` issues of a bulk request, all of them in the project.
+fn bulk_ids(
+    ops: &Ops,
+    org: &str,
+    project: &str,
+    query: Option<&str>,
+) -> Result<Vec<i64>, ApiError> {
     let ids: Vec<i64> = query
         .unwrap_or_default()
         .split('&')
@@ -464,29 +532,105 @@ async fn bulk_update_issues(
         .collect();
     if ids.is_empty() {
         return Err(ApiError::Ops(ops::OpsError::Invalid(
-            "name the issues to change with ?id=<issue id>&id=...".into(),
+            "name the issues with ?id=<issue id>&id=...".into(),
         )));
     }
-    let Some(status) = body.status else {
-        return Err(ApiError::Ops(ops::OpsError::Invalid(
-            "send {\"status\": \"resolved\"|\"unresolved\"|\"ignored\"}".into(),
-        )));
-    };
-    let echo = status.clone();
-    blocking(&state, move |ops| {
-        let p = ops.project(&org, &project)?;
-        for id in &ids {
-            if ops.issue(*id)?.project_id != p.id {
-                return Err(ApiError::Ops(ops::OpsError::NotFound("issue")));
-            }
+    let p = ops.project(org, project)?;
+    for id in &ids {
+        if ops.issue(*id)?.project_id != p.id {
+            return Err(ApiError::Ops(ops::OpsError::NotFound("issue")));
+        }
+    }
+    Ok(ids)
+}
+
+async fn bulk_update_issues(
+    State(state): Shared,
+    AuthUser(user): AuthUser,
+    Path((org, project)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    J(body): J<IssueUpdate>,
+) -> Result<Response, ApiError> {
+    let v = blocking(&state, move |ops| {
+        let ids = bulk_ids(ops, &org, &project, query.as_deref())?;
+        if body.wants_merge() {
+            let merged = ops.merge_issues(&ids, Some(&user))?;
+            let children: Vec<String> = ids
+                .iter()
+                .filter(|id| **id != merged.id)
+                .map(i64::to_string)
+                .collect();
+            return Ok(json!({"merge": {"parent": merged.id.to_string(), "children": children}}));
+        }
+        let change = body.change();
+        if change == ops::triage::IssueChange::default() {
+            return Err(ApiError::Ops(ops::OpsError::Invalid(
+                "send a status (resolved, unresolved, ignored), assignedTo or merge".into(),
+            )));
         }
         for id in &ids {
-            ops.set_issue_status(*id, &status)?;
+            ops.change_issue(*id, Some(&user), &change)?;
         }
-        Ok(())
+        let mut echo = json!({});
+        if let Some(s) = &body.status {
+            echo["status"] = json!(s);
+        }
+        if let Some(a) = &body.assigned_to {
+            echo["assignedTo"] = json!(a);
+        }
+        Ok(echo)
     })
     .await?;
-    Ok((StatusCode::OK, Json(json!({ "status": echo }))).into_response())
+    Ok((StatusCode::OK, Json(v)).into_response())
+}
+
+async fn bulk_delete_issues(
+    State(state): Shared,
+    _user: AuthUser,
+    Path((org, project)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> Result<StatusCode, ApiError> {
+    blocking(&state, move |ops| {
+        let ids = bulk_ids(ops, &org, &project, query.as_deref())?;
+        Ok(ops.delete_issues(&ids)?)
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn issue_activities(
+    State(state): Shared,
+    _user: AuthUser,
+    P(id): P<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let log = blocking(&state, move |ops| Ok(ops.activity(id)?)).await?;
+    Ok(Json(Value::Array(log.iter().map(json::activity).collect())))
+}
+
+#[derive(serde::Deserialize)]
+struct NewComment {
+    text: String,
+}
+
+async fn add_comment(
+    State(state): Shared,
+    AuthUser(user): AuthUser,
+    P(id): P<i64>,
+    J(body): J<NewComment>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let entry = blocking(&state, move |ops| {
+        let change = ops::triage::IssueChange {
+            comment: Some(body.text),
+            ..Default::default()
+        };
+        ops.change_issue(id, Some(&user), &change)?;
+        Ok(ops.activity(id)?.into_iter().next())
+    })
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(entry.as_ref().map_or(Value::Null, json::activity)),
+    ))
 }
 
 #[derive(serde::Deserialize, Default)]

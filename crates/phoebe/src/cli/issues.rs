@@ -6,7 +6,9 @@ use clap::Subcommand;
 use serde_json::json;
 
 use crate::api::json as shapes;
+use crate::ops::triage::IssueChange;
 use crate::ops::{IssueListRequest, Ops};
+use crate::store::User;
 
 /// `phoebe issues ...`
 #[derive(Subcommand, Debug)]
@@ -40,18 +42,100 @@ pub enum IssuesCommand {
     /// Mark issues resolved.
     Resolve {
         /// Issue ids.
+        #[arg(required = true)]
         ids: Vec<i64>,
+        /// Keep them resolved for events of their current release; a later release re-opens them.
+        #[arg(long)]
+        next_release: bool,
+        #[command(flatten)]
+        by: By,
     },
     /// Mark issues unresolved.
     Unresolve {
         /// Issue ids.
+        #[arg(required = true)]
         ids: Vec<i64>,
+        #[command(flatten)]
+        by: By,
     },
-    /// Ignore issues.
+    /// Ignore issues: forever, or until a time has passed or more events arrived.
     Ignore {
         /// Issue ids.
+        #[arg(required = true)]
+        ids: Vec<i64>,
+        /// Re-open on the first event after this long: 30m, 2h, 7d (at most 90d).
+        #[arg(long = "for", value_name = "DURATION")]
+        duration: Option<String>,
+        /// Re-open when this many more events arrived.
+        #[arg(long, value_name = "N")]
+        until_count: Option<i64>,
+        #[command(flatten)]
+        by: By,
+    },
+    /// Assign an issue to a user (`none` unassigns).
+    Assign {
+        /// Issue id.
+        id: i64,
+        /// Login of the new owner, or `none`.
+        login: String,
+        #[command(flatten)]
+        by: By,
+    },
+    /// Add a comment to an issue.
+    Comment {
+        /// Issue id.
+        id: i64,
+        /// The comment.
+        text: String,
+        #[command(flatten)]
+        by: By,
+    },
+    /// Merge issues of one project into the one with the most events.
+    Merge {
+        /// Issue ids (two or more).
+        #[arg(required = true, num_args = 2..)]
+        ids: Vec<i64>,
+        #[command(flatten)]
+        by: By,
+    },
+    /// Delete issues and their events; later events with their fingerprints start new issues.
+    Delete {
+        /// Issue ids.
+        #[arg(required = true)]
         ids: Vec<i64>,
     },
+    /// Show what was done to an issue, newest first.
+    Activity {
+        /// Issue id.
+        id: i64,
+        /// Print JSON (the API's activity shape).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Who the activity log names for a change made from the command line.
+#[derive(clap::Args, Debug)]
+pub struct By {
+    /// Record the change as made by this user (default: nobody in particular).
+    #[arg(long, value_name = "LOGIN")]
+    by: Option<String>,
+}
+
+impl By {
+    fn user(&self, ops: &Ops) -> anyhow::Result<Option<User>> {
+        Ok(match &self.by {
+            Some(login) => Some(
+                ops.users()?
+                    .into_iter()
+                    .find(|u| &u.login == login)
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("there is no user {login:?} (see `phoebe user list`)")
+                    })?,
+            ),
+            None => None,
+        })
+    }
 }
 
 fn relative(ms: i64) -> String {
@@ -224,20 +308,114 @@ pub fn run(ops: &Ops, command: &IssuesCommand) -> anyhow::Result<()> {
                 }
             }
         }
-        IssuesCommand::Resolve { ids } => set_status(ops, ids, "resolved")?,
-        IssuesCommand::Unresolve { ids } => set_status(ops, ids, "unresolved")?,
-        IssuesCommand::Ignore { ids } => set_status(ops, ids, "ignored")?,
+        IssuesCommand::Resolve {
+            ids,
+            next_release,
+            by,
+        } => {
+            let change = IssueChange {
+                status: Some("resolved".into()),
+                in_next_release: *next_release,
+                ..Default::default()
+            };
+            change_all(ops, ids, &change, by)?;
+        }
+        IssuesCommand::Unresolve { ids, by } => {
+            let change = IssueChange {
+                status: Some("unresolved".into()),
+                ..Default::default()
+            };
+            change_all(ops, ids, &change, by)?;
+        }
+        IssuesCommand::Ignore {
+            ids,
+            duration,
+            until_count,
+            by,
+        } => {
+            let minutes = match duration {
+                Some(d) => {
+                    let ms = crate::ops::parse_period_ms(d).ok_or_else(|| {
+                        anyhow::anyhow!("bad --for {d:?}: use e.g. 30m, 2h or 7d (at most 90d)")
+                    })?;
+                    Some((ms + 59_999) / 60_000)
+                }
+                None => None,
+            };
+            let change = IssueChange {
+                status: Some("ignored".into()),
+                ignore_minutes: minutes,
+                ignore_count: *until_count,
+                ..Default::default()
+            };
+            change_all(ops, ids, &change, by)?;
+        }
+        IssuesCommand::Assign { id, login, by } => {
+            let change = IssueChange {
+                assign: Some((login != "none").then(|| login.clone())),
+                ..Default::default()
+            };
+            change_all(ops, &[*id], &change, by)?;
+        }
+        IssuesCommand::Comment { id, text, by } => {
+            let change = IssueChange {
+                comment: Some(text.clone()),
+                ..Default::default()
+            };
+            change_all(ops, &[*id], &change, by)?;
+        }
+        IssuesCommand::Merge { ids, by } => {
+            let merged = ops.merge_issues(ids, by.user(ops)?.as_ref())?;
+            eprintln!(
+                "merged {} issues into issue {}: {}",
+                ids.len(),
+                merged.id,
+                merged.title
+            );
+        }
+        IssuesCommand::Delete { ids } => {
+            let n = ops.delete_issues(ids)?;
+            eprintln!("deleted {n} of {} issues", ids.len());
+        }
+        IssuesCommand::Activity { id, json } => {
+            let log = ops.activity(*id)?;
+            if *json {
+                let v: Vec<serde_json::Value> = log.iter().map(shapes::activity).collect();
+                writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+            } else {
+                for a in &log {
+                    writeln!(
+                        out,
+                        "{}  {:<10} {:<11} {}",
+                        shapes::iso(a.created_ms),
+                        a.user.as_deref().unwrap_or("phoebe"),
+                        a.kind,
+                        if a.data.as_object().is_some_and(|m| m.is_empty()) {
+                            String::new()
+                        } else {
+                            a.data.to_string()
+                        }
+                    )?;
+                }
+            }
+        }
     }
     Ok(())
 }
 
-fn set_status(ops: &Ops, ids: &[i64], status: &str) -> anyhow::Result<()> {
-    if ids.is_empty() {
-        anyhow::bail!("name at least one issue id");
-    }
+fn change_all(ops: &Ops, ids: &[i64], change: &IssueChange, by: &By) -> anyhow::Result<()> {
+    let user = by.user(ops)?;
     for id in ids {
-        ops.set_issue_status(*id, status)?;
-        eprintln!("issue {id}: {status}");
+        let issue = ops.change_issue(*id, user.as_ref(), change)?;
+        eprintln!(
+            "issue {id}: {}{}",
+            issue.status.as_str(),
+            issue
+                .assignee
+                .as_ref()
+                .map(|a| format!(", assigned to {a}"))
+                .unwrap_or_default()
+        );
     }
     Ok(())
 }

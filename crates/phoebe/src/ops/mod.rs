@@ -6,6 +6,7 @@
 pub mod limits;
 pub mod query;
 pub mod session;
+pub mod triage;
 
 use std::sync::Arc;
 
@@ -499,14 +500,18 @@ impl Ops {
         Ok(self.store.issue_tags(id, 10)?)
     }
 
-    /// Changes an issue's status.
-    pub fn set_issue_status(&self, id: i64, status: &str) -> OpsResult<Issue> {
-        let status = IssueStatus::parse(status).ok_or_else(|| {
-            OpsError::Invalid(format!(
-                "unknown status {status:?}: use resolved, unresolved or ignored"
-            ))
-        })?;
-        Ok(self.store.set_issue_status(id, status)?)
+    /// Changes an issue's status on behalf of `actor` (recorded in its activity).
+    pub fn set_issue_status(
+        &self,
+        id: i64,
+        status: &str,
+        actor: Option<&User>,
+    ) -> OpsResult<Issue> {
+        let change = triage::IssueChange {
+            status: Some(status.to_string()),
+            ..Default::default()
+        };
+        self.change_issue(id, actor, &change)
     }
 
     /// Events of an issue, newest first, from a cursor; with the previous and next cursors

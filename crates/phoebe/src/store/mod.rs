@@ -68,6 +68,12 @@ pub trait Store: Send + Sync + 'static {
     /// One project by id.
     fn project(&self, id: i64) -> StoreResult<Project>;
     /// The DSN keys of a project.
+    /// Renames a project (its display name; the slug stays).
+    fn rename_project(&self, id: i64, name: &str) -> StoreResult<Project>;
+    /// Deletes a project and everything it holds.
+    fn delete_project(&self, id: i64) -> StoreResult<()>;
+    /// Unresolved issues per project: (project id, count).
+    fn unresolved_counts(&self) -> StoreResult<Vec<(i64, i64)>>;
     fn project_keys(&self, project_id: i64) -> StoreResult<Vec<ProjectKey>>;
     /// Every key, for the ingest key cache.
     fn all_keys(&self) -> StoreResult<Vec<ProjectKey>>;
@@ -160,7 +166,19 @@ pub trait Store: Send + Sync + 'static {
     /// The grouping explanation recorded for a fingerprint hash.
     fn grouping(&self, project_id: i64, hash: &str) -> StoreResult<Option<String>>;
     /// Changes an issue's status.
-    fn set_issue_status(&self, id: i64, status: IssueStatus) -> StoreResult<Issue>;
+    /// Applies a person's change to an issue and records it in the activity log.
+    fn triage(&self, id: i64, user_id: Option<i64>, change: &Triage) -> StoreResult<Issue>;
+    /// An issue's activity, newest first.
+    fn activity(&self, issue_id: i64) -> StoreResult<Vec<Activity>>;
+    /// Deletes issues with their events; returns how many existed.
+    fn delete_issues(&self, ids: &[i64]) -> StoreResult<u64>;
+    /// Merges issues of one project into `target`.
+    fn merge_issues(
+        &self,
+        target: i64,
+        sources: &[i64],
+        user_id: Option<i64>,
+    ) -> StoreResult<Issue>;
     /// Events of an issue, newest first, from a cursor position (timestamp ms, row id).
     fn issue_events(
         &self,

@@ -228,6 +228,56 @@ pub struct Issue {
     pub platform: String,
     /// Logger of the first event.
     pub logger: Option<String>,
+    /// Login of the user who owns it.
+    pub assignee: Option<String>,
+    /// An ignored issue re-opens when an event arrives at or after this time, ms.
+    pub ignore_until_ms: Option<i64>,
+    /// An ignored issue re-opens when its event count reaches this.
+    pub ignore_until_count: Option<i64>,
+    /// Resolved "in the next release": events of this release do not re-open it.
+    pub resolved_in_release: Option<String>,
+}
+
+/// A change to an issue that a person makes; each is recorded in the issue's activity.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Triage {
+    /// Fixed. With `in_release`, events of that (current) release keep it resolved and only a
+    /// later release re-opens it.
+    Resolve {
+        /// The release the fix is not in yet.
+        in_release: Option<String>,
+    },
+    /// Back to needing attention.
+    Unresolve,
+    /// Muted, forever or until a time or an event count (whichever comes first).
+    Ignore {
+        /// Re-open on an event at or after this time, ms.
+        until_ms: Option<i64>,
+        /// Re-open when the event count reaches this.
+        until_count: Option<i64>,
+    },
+    /// Owned by a user (by id), or nobody.
+    Assign(Option<i64>),
+    /// A note for the team.
+    Comment(String),
+}
+
+/// One entry of an issue's activity log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Activity {
+    /// Database id.
+    pub id: i64,
+    /// The issue.
+    pub issue_id: i64,
+    /// Who did it (`None`: Phoebe itself, e.g. a regression).
+    pub user: Option<String>,
+    /// `resolved`, `unresolved`, `ignored`, `assigned`, `unassigned`, `comment`, `merged`,
+    /// `regression`, `unignored`.
+    pub kind: String,
+    /// Details (comment text, ignore conditions, release, merged issues) as JSON.
+    pub data: serde_json::Value,
+    /// When, ms.
+    pub created_ms: i64,
 }
 
 /// A stored event, payload decompressed.

@@ -3,15 +3,15 @@
 
 use askama::Template;
 use axum::extract::{Path, Query};
-use axum::http::{header, HeaderMap};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::event_view::{self, EventView};
 use super::format;
-use super::issues::status_of;
-use super::session::{check_form, Form, Viewer};
+use super::session::Viewer;
+use super::triage::{describe, ActivityLine};
 use super::{blocking, html_headers, page, Shared, UiError};
 use crate::api::json::short_id;
 use crate::ops::OpsError;
@@ -62,11 +62,20 @@ struct IssuePage {
     tags: Vec<TagGroup>,
     grouping_variant: String,
     grouping: Vec<GroupingLine>,
+    activity: Vec<ActivityLine>,
+    /// Logins of the active users, for the assignee menu.
+    users: Vec<String>,
+    /// "until 2026-11-27 10:00:00 UTC or 100 events", when ignored with conditions.
+    ignore_until: String,
 }
 
 impl IssuePage {
     fn status(&self) -> &'static str {
         self.issue.status.as_str()
+    }
+
+    fn is_assignee(&self, login: &str) -> bool {
+        self.issue.assignee.as_deref() == Some(login)
     }
 }
 
@@ -135,6 +144,16 @@ fn grouping_lines(explanation: Option<&Value>) -> Vec<GroupingLine> {
     out
 }
 
+fn ignore_until(issue: &Issue) -> String {
+    let time = issue.ignore_until_ms.map(format::exact);
+    let count = issue.ignore_until_count.map(|n| format!("{n} events"));
+    match (time, count) {
+        (Some(t), Some(c)) => format!("until {t} or {c}"),
+        (Some(x), None) | (None, Some(x)) => format!("until {x}"),
+        (None, None) => String::new(),
+    }
+}
+
 fn tag_of(e: &StoredEvent, key: &str) -> String {
     e.payload
         .get(key)
@@ -149,7 +168,7 @@ pub async fn detail(
     Path(id): Path<i64>,
     Query(q): Query<DetailQuery>,
 ) -> Result<Response, UiError> {
-    let (issue, project, event, neighbours, tags, grouping, stats) =
+    let (issue, project, event, neighbours, tags, grouping, stats, activity, users) =
         blocking(&state.0, move |ops| {
             let issue = ops.issue(id)?;
             let project = ops.project_by_id(issue.project_id)?;
@@ -174,7 +193,16 @@ pub async fn detail(
             };
             let tags = ops.issue_tags(id)?;
             let stats = ops.issue_stats(&[id], 86_400_000, 3_600_000)?;
-            Ok((issue, project, event, neighbours, tags, grouping, stats))
+            let activity = ops.activity(id)?;
+            let users: Vec<String> = ops
+                .users()?
+                .into_iter()
+                .filter(|u| u.is_active)
+                .map(|u| u.login)
+                .collect();
+            Ok((
+                issue, project, event, neighbours, tags, grouping, stats, activity, users,
+            ))
         })
         .await?;
     let now = chrono::Utc::now().timestamp_millis();
@@ -208,6 +236,9 @@ pub async fn detail(
         shown,
         tags: tag_groups(tags),
         grouping: grouping_lines(grouping.as_ref()),
+        activity: activity.iter().map(|a| describe(a, now)).collect(),
+        users,
+        ignore_until: ignore_until(&issue),
         issue,
     })
 }
@@ -291,22 +322,6 @@ pub async fn events(
         next: link(events.next),
         previous: link(events.previous),
     })
-}
-
-pub async fn set_status(
-    state: Shared,
-    viewer: Viewer,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-    form: Form,
-) -> Result<Response, UiError> {
-    check_form(&viewer, &form, &headers)?;
-    let status = status_of(&form)?;
-    blocking(&state.0, move |ops| {
-        Ok(ops.set_issue_status(id, status.as_str())?)
-    })
-    .await?;
-    Ok(Redirect::to(&format!("/issues/{id}/")).into_response())
 }
 
 pub async fn raw_json(

@@ -4,16 +4,15 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::Query;
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use serde::Deserialize;
 
 use super::format::{self, url_encode};
-use super::session::{check_form, Form, Viewer};
+use super::session::Viewer;
 use super::{blocking, page, Shared, UiError};
 use crate::api::json::short_id;
 use crate::ops::{IssueListRequest, OpsError};
-use crate::store::{Issue, IssueStatus};
+use crate::store::Issue;
 
 /// The list's query string.
 #[derive(Debug, Default, Deserialize)]
@@ -165,36 +164,6 @@ pub async fn list(
         here,
         error,
     })
-}
-
-/// What a triage button (`action=resolve|unresolve|ignore`) asks for.
-pub fn status_of(form: &Form) -> Result<IssueStatus, UiError> {
-    match form.get("action") {
-        Some("resolve") => Ok(IssueStatus::Resolved),
-        Some("unresolve") => Ok(IssueStatus::Unresolved),
-        Some("ignore") => Ok(IssueStatus::Ignored),
-        _ => Err(OpsError::Invalid("choose resolve, unresolve or ignore".into()).into()),
-    }
-}
-
-pub async fn bulk(
-    state: Shared,
-    viewer: Viewer,
-    headers: HeaderMap,
-    form: Form,
-) -> Result<Response, UiError> {
-    check_form(&viewer, &form, &headers)?;
-    let status = status_of(&form)?;
-    let ids: Vec<i64> = form.all("id").filter_map(|v| v.parse().ok()).collect();
-    let back = super::session::safe_next(form.get("back"));
-    blocking(&state.0, move |ops| {
-        for id in ids {
-            ops.set_issue_status(id, status.as_str())?;
-        }
-        Ok(())
-    })
-    .await?;
-    Ok(Redirect::to(&back).into_response())
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod format;
 mod issue;
 mod issues;
 mod session;
+mod triage;
 
 use std::sync::Arc;
 
@@ -61,10 +62,10 @@ pub fn router(state: Arc<UiState>) -> Router {
         )
         .route("/issues/", get(issues::list))
         .route("/issues", get(|| async { Redirect::permanent("/issues/") }))
-        .route("/issues/bulk", post(issues::bulk))
+        .route("/issues/bulk", post(triage::bulk))
         .route("/issues/{id}/", get(issue::detail))
         .route("/issues/{id}/events/", get(issue::events))
-        .route("/issues/{id}/status", post(issue::set_status))
+        .route("/issues/{id}/triage", post(triage::issue))
         .route("/issues/{id}/events/{event_id}/json", get(issue::raw_json))
         .route("/static/{file}", get(assets::serve))
         .with_state(state)

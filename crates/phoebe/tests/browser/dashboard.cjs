@@ -15,6 +15,11 @@ async function text(page, selector) {
   return (await page.locator(selector).allInnerTexts()).join("\n");
 }
 
+// Runs an action that submits a form and waits for the page it leads to.
+async function submitted(page, action) {
+  await Promise.all([page.waitForNavigation(), action()]);
+}
+
 async function logIn(page) {
   await page.goto(`${base}/issues/`);
   check(page.url().includes("/login?next="), `unauthenticated visit goes to login, got ${page.url()}`);
@@ -71,11 +76,19 @@ async function triage(page) {
   await page.waitForURL(/\?event=/);
   check((await text(page, ".exc-value >> nth=0")).includes("checkout failed for"), "the older event shows");
 
+  // A comment and an assignee, recorded in the activity log.
+  await page.fill('textarea[name="text"]', "Looking into it");
+  await submitted(page, () => page.click('button[value="comment"]'));
+  await page.selectOption('select[name="assignee"]', login);
+  await submitted(page, () => page.click('button[value="assign"]'));
+  const activity = await text(page, "#activity");
+  check(activity.includes("Looking into it") && activity.includes(`assigned it to ${login}`), `activity: ${activity}`);
+
   // Resolve with the keyboard.
-  await page.keyboard.press("r");
-  await page.waitForURL(/\/issues\/\d+\/$/);
+  await submitted(page, () => page.keyboard.press("r"));
   const status = (await text(page, "#status")).toLowerCase();
   check(status === "resolved", `the issue is resolved, got ${status} at ${page.url()}`);
+  check((await text(page, "#activity")).includes("resolved it"), "the resolve is in the activity");
 
   // Dark mode follows the system setting.
   await page.emulateMedia({ colorScheme: "dark" });
@@ -93,6 +106,7 @@ async function regression(page) {
   check((await text(page, "#status")).toLowerCase() === "unresolved", "a regression re-opens the issue");
   check(await page.locator("#regressed").isVisible(), "the issue page shows the regression");
   check((await text(page, "#times-seen")) === "4", "the new events are counted");
+  check((await text(page, "#activity")).includes("re-opened it: a new event in shop@2.0.0 (regression)"), "the regression is in the activity");
   // Phone width: the page still fits.
   await page.setViewportSize({ width: 390, height: 844 });
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

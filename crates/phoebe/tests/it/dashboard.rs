@@ -175,7 +175,7 @@ fn login_sessions_csrf_and_triage() {
         .map(|i| i["id"].as_str().unwrap().parse().unwrap())
         .collect();
     let csrf = c.csrf(&format!("/issues/{}/", ids[0]));
-    let path = format!("/issues/{}/status", ids[0]);
+    let path = format!("/issues/{}/triage", ids[0]);
     let forged = c.post(&path, &[("action", "resolve")], &[]);
     assert_eq!(forged.status, 403);
     let cross_site = c.post(
@@ -235,6 +235,62 @@ fn login_sessions_csrf_and_triage() {
     let missing = c.get("/issues/999999/");
     assert_eq!(missing.status, 404);
     assert!(missing.body.contains("does not exist"));
+
+    // Conditions, assignment and comments from the issue page, logged with who did it.
+    let csrf = c.csrf(&format!("/issues/{}/", ids[0]));
+    for form in [
+        [("action", "ignore-minutes-60"), ("csrf", &csrf)],
+        [("action", "assign"), ("assignee", "admin")],
+        [("action", "comment"), ("text", "<b>on it</b>")],
+    ] {
+        let mut form = form.to_vec();
+        form.push(("csrf", &csrf));
+        let r = c.post(&path, &form, &[]);
+        assert_eq!(r.status, 303, "{form:?}: {}", r.body);
+    }
+    let (_, issue) = server.api_get(&token, &format!("/api/0/issues/{}/", ids[0]));
+    assert!(issue["statusDetails"]["ignoreUntil"].is_string(), "{issue}");
+    assert_eq!(issue["assignedTo"]["name"], "admin");
+    let page = c.get(&format!("/issues/{}/", ids[0]));
+    assert!(
+        page.body.contains("&#60;b&#62;on it&#60;/b&#62;"),
+        "comments are escaped"
+    );
+    assert!(page.body.contains("<strong>admin</strong> commented"));
+    assert!(page.body.contains(r#"id="ignore-until">until "#));
+    let unknown = c.post(&path, &[("action", "sideways"), ("csrf", &csrf)], &[]);
+    assert_eq!(unknown.status, 400);
+
+    // Merge and delete from the list.
+    let merged = c.post(
+        "/issues/bulk",
+        &[
+            ("csrf", &csrf),
+            ("action", "merge"),
+            ("id", &id_strings[0]),
+            ("id", &id_strings[1]),
+        ],
+        &[],
+    );
+    assert_eq!(merged.status, 303);
+    let kept = merged.location.unwrap();
+    let kept_id: i64 = kept
+        .trim_matches(|ch: char| !ch.is_ascii_digit())
+        .parse()
+        .unwrap();
+    assert!(ids.contains(&kept_id));
+    let gone = c.post(
+        "/issues/bulk",
+        &[
+            ("csrf", &csrf),
+            ("action", "delete"),
+            ("id", &kept_id.to_string()),
+            ("back", "/issues/"),
+        ],
+        &[],
+    );
+    assert_eq!(gone.location.as_deref(), Some("/issues/"));
+    assert_eq!(c.get(&kept).status, 404);
 
     // Logging out ends the session on the server, not only in the browser.
     let kept = c.cookie.clone();
@@ -337,10 +393,7 @@ fn repeated_failed_logins_are_throttled_per_login() {
     );
     assert!(blocked.body.contains("phoebe user reset-password admin"));
     assert!(c.cookie.is_none());
-    assert!(server
-        .log_lines()
-        .iter()
-        .any(|l| l.contains("login throttled")));
+    assert!(server.wait_for_log("login throttled"));
     // Other logins from the same address are not locked out by someone guessing this one.
     let (code, err) = phoebe_with_password(
         &server.data_dir,

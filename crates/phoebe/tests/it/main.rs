@@ -12,3 +12,4 @@ mod disk_full;
 mod ingest_errors;
 mod quotas;
 mod sdks;
+mod triage;

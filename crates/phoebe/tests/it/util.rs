@@ -196,6 +196,21 @@ impl Server {
         self._stderr.try_iter().collect()
     }
 
+    /// Waits up to 10 s for a log line containing `needle` (lines reach the test through a
+    /// reader thread, so a line written just now may not have arrived yet).
+    pub fn wait_for_log(&self, needle: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while let Ok(line) = self
+            ._stderr
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            if line.contains(needle) {
+                return true;
+            }
+        }
+        false
+    }
+
     /// SIGTERM and wait; returns the exit code.
     pub fn stop(mut self) -> i32 {
         let pid = self.child.id().to_string();

@@ -432,3 +432,58 @@ pub fn delete_sessions_of(c: &Connection, user_id: i64, keep: Option<&str>) -> S
     )?;
     Ok(())
 }
+
+pub fn rename_project(c: &Connection, id: i64, name: &str) -> StoreResult<Project> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(StoreError::Invalid(
+            "a project name needs 1 to 100 characters".into(),
+        ));
+    }
+    let n = c.execute(
+        "UPDATE projects SET name = ?2 WHERE id = ?1",
+        params![id, name],
+    )?;
+    found(n, "project")?;
+    project(c, id)
+}
+
+pub fn project(c: &Connection, id: i64) -> StoreResult<Project> {
+    projects(c, Some(id))?
+        .pop()
+        .ok_or(StoreError::NotFound("project"))
+}
+
+/// Deletes a project with everything it holds: keys (its SDKs get 401 at once, or within the
+/// key cache's refresh), issues, events, counters, usage.
+pub fn delete_project(c: &mut Connection, id: i64) -> StoreResult<()> {
+    let tx = c.transaction()?;
+    project(&tx, id)?;
+    for sql in [
+        "DELETE FROM issue_hourly WHERE issue_id IN (SELECT id FROM issues WHERE project_id = ?1)",
+        "DELETE FROM issue_tags WHERE issue_id IN (SELECT id FROM issues WHERE project_id = ?1)",
+        "DELETE FROM activity WHERE issue_id IN (SELECT id FROM issues WHERE project_id = ?1)",
+        "DELETE FROM events WHERE project_id = ?1",
+        "DELETE FROM issue_hashes WHERE project_id = ?1",
+        "DELETE FROM issues WHERE project_id = ?1",
+        "DELETE FROM releases WHERE project_id = ?1",
+        "DELETE FROM kept_items WHERE project_id = ?1",
+        "DELETE FROM usage_hourly WHERE project_id = ?1",
+        "DELETE FROM client_discards WHERE project_id = ?1",
+        "DELETE FROM project_keys WHERE project_id = ?1",
+        "DELETE FROM projects WHERE id = ?1",
+    ] {
+        tx.execute(sql, [id])?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Unresolved issues per project: (project id, count).
+pub fn unresolved_counts(c: &Connection) -> StoreResult<Vec<(i64, i64)>> {
+    let mut st = c.prepare_cached(
+        "SELECT project_id, count(*) FROM issues WHERE status = 'unresolved' GROUP BY project_id",
+    )?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

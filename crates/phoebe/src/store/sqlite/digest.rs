@@ -30,6 +30,41 @@ const HOUR_MS: i64 = 3_600_000;
 /// Ordinary events one batch evicts from one issue at most.
 const MAX_EVICT_PER_ISSUE: i64 = 1_000;
 
+/// What decides whether new events re-open an issue.
+struct TriageState {
+    status: String,
+    times_seen: i64,
+    ignore_until_ms: Option<i64>,
+    ignore_until_count: Option<i64>,
+    resolved_in_release: Option<String>,
+}
+
+impl TriageState {
+    /// `Some("regression")` when the batch's events re-open a resolved issue, `Some("unignored")`
+    /// when they end an ignore, `None` when the status stays.
+    fn reopened_by(&self, d: &IssueDelta, now_ms: i64) -> Option<&'static str> {
+        match self.status.as_str() {
+            // Resolved "in the next release": only an event of another release is a regression.
+            "resolved" => match (&self.resolved_in_release, d.last_release) {
+                (None, _) => Some("regression"),
+                (Some(fixed_after), Some(seen)) if fixed_after.as_str() != seen => {
+                    Some("regression")
+                }
+                _ => None,
+            },
+            "ignored" => {
+                // By the clock, not the events' own timestamps, which may be old or skewed.
+                let time_up = self.ignore_until_ms.is_some_and(|t| now_ms >= t);
+                let count_up = self
+                    .ignore_until_count
+                    .is_some_and(|n| self.times_seen + d.seen.count >= n);
+                (time_up || count_up).then_some("unignored")
+            }
+            _ => None,
+        }
+    }
+}
+
 pub fn watermark(c: &Connection) -> StoreResult<i64> {
     let v: Option<String> = c
         .query_row(
@@ -238,7 +273,10 @@ pub fn apply(c: &mut Connection, batch: &DigestBatch) -> StoreResult<BatchOutcom
             }
         }
 
-        let mut status_of = tx.prepare_cached("SELECT status FROM issues WHERE id = ?1")?;
+        let mut status_of = tx.prepare_cached(
+            "SELECT status, times_seen, ignore_until_ms, ignore_until_count, resolved_in_release
+             FROM issues WHERE id = ?1",
+        )?;
         let mut update_issue = tx.prepare_cached(
             "UPDATE issues SET
                 times_seen = times_seen + ?2,
@@ -247,8 +285,11 @@ pub fn apply(c: &mut Connection, batch: &DigestBatch) -> StoreResult<BatchOutcom
                 last_release = CASE WHEN ?4 >= last_seen_ms AND ?6 IS NOT NULL THEN ?6 ELSE last_release END,
                 first_release = coalesce(first_release, ?7),
                 last_seen_ms = max(last_seen_ms, ?4),
-                is_regression = CASE WHEN status = 'resolved' THEN 1 ELSE is_regression END,
-                status = CASE WHEN status = 'resolved' THEN 'unresolved' ELSE status END,
+                is_regression = CASE WHEN ?9 AND status = 'resolved' THEN 1 ELSE is_regression END,
+                status = CASE WHEN ?9 THEN 'unresolved' ELSE status END,
+                ignore_until_ms = CASE WHEN ?9 THEN NULL ELSE ignore_until_ms END,
+                ignore_until_count = CASE WHEN ?9 THEN NULL ELSE ignore_until_count END,
+                resolved_in_release = CASE WHEN ?9 THEN NULL ELSE resolved_in_release END,
                 unpinned_stored = unpinned_stored + ?8
              WHERE id = ?1 RETURNING unpinned_stored, project_id",
         )?;
@@ -262,9 +303,22 @@ pub fn apply(c: &mut Connection, batch: &DigestBatch) -> StoreResult<BatchOutcom
         )?;
         for issue_id in &issue_order {
             let d = &issues[issue_id];
-            let was: String = status_of.query_row([issue_id], |r| r.get(0))?;
-            if was == "resolved" {
-                outcome.regressions.push(*issue_id);
+            let was: TriageState = status_of.query_row([issue_id], |r| {
+                Ok(TriageState {
+                    status: r.get(0)?,
+                    times_seen: r.get(1)?,
+                    ignore_until_ms: r.get(2)?,
+                    ignore_until_count: r.get(3)?,
+                    resolved_in_release: r.get(4)?,
+                })
+            })?;
+            let reopen = was.reopened_by(d, super::now_ms());
+            if let Some(kind) = reopen {
+                if kind == "regression" {
+                    outcome.regressions.push(*issue_id);
+                }
+                let data = serde_json::json!({ "release": d.last_release });
+                super::triage::record(&tx, *issue_id, None, kind, &data)?;
             }
             let (unpinned, project_id): (i64, i64) = update_issue.query_row(
                 params![
@@ -276,6 +330,7 @@ pub fn apply(c: &mut Connection, batch: &DigestBatch) -> StoreResult<BatchOutcom
                     d.last_release,
                     d.first_release.map(|(_, r)| r),
                     d.unpinned,
+                    reopen.is_some(),
                 ],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;

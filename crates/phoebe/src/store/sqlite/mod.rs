@@ -7,6 +7,7 @@ mod digest;
 mod read;
 mod retention;
 mod schema;
+mod triage;
 mod usage;
 
 use std::path::Path;
@@ -191,9 +192,19 @@ impl Store for SqliteStore {
     }
 
     fn project(&self, id: i64) -> StoreResult<Project> {
-        self.read(|c| admin::projects(c, Some(id)))?
-            .pop()
-            .ok_or(StoreError::NotFound("project"))
+        self.read(|c| admin::project(c, id))
+    }
+
+    fn rename_project(&self, id: i64, name: &str) -> StoreResult<Project> {
+        self.write(|c| admin::rename_project(c, id, name))
+    }
+
+    fn delete_project(&self, id: i64) -> StoreResult<()> {
+        self.write(|c| admin::delete_project(c, id))
+    }
+
+    fn unresolved_counts(&self) -> StoreResult<Vec<(i64, i64)>> {
+        self.read(admin::unresolved_counts)
     }
 
     fn project_keys(&self, project_id: i64) -> StoreResult<Vec<ProjectKey>> {
@@ -372,17 +383,25 @@ impl Store for SqliteStore {
         self.read(|c| read::grouping(c, project_id, hash))
     }
 
-    fn set_issue_status(&self, id: i64, status: IssueStatus) -> StoreResult<Issue> {
-        self.write(|c| {
-            let n = c.execute(
-                "UPDATE issues SET status = ?2, is_regression = CASE WHEN ?2 = 'unresolved' THEN is_regression ELSE 0 END WHERE id = ?1",
-                rusqlite::params![id, status.as_str()],
-            )?;
-            if n == 0 {
-                return Err(StoreError::NotFound("issue"));
-            }
-            read::issue(c, id)
-        })
+    fn triage(&self, id: i64, user_id: Option<i64>, change: &Triage) -> StoreResult<Issue> {
+        self.write(|c| triage::triage(c, id, user_id, change))
+    }
+
+    fn activity(&self, issue_id: i64) -> StoreResult<Vec<Activity>> {
+        self.read(|c| triage::activity(c, issue_id))
+    }
+
+    fn delete_issues(&self, ids: &[i64]) -> StoreResult<u64> {
+        self.write(|c| triage::delete_issues(c, ids))
+    }
+
+    fn merge_issues(
+        &self,
+        target: i64,
+        sources: &[i64],
+        user_id: Option<i64>,
+    ) -> StoreResult<Issue> {
+        self.write(|c| triage::merge_issues(c, target, sources, user_id))
     }
 
     fn issue_events(

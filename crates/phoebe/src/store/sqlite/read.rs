@@ -7,7 +7,8 @@ use crate::store::*;
 
 const ISSUE_COLUMNS: &str = "i.id, i.project_id, i.short_id, i.title, i.culprit, i.kind, i.metadata, i.level, i.status,
     i.is_regression, i.first_seen_ms, i.last_seen_ms, i.times_seen, i.user_count, i.first_release, i.last_release,
-    i.platform, i.logger";
+    i.platform, i.logger, (SELECT login FROM users WHERE id = i.assignee_id), i.ignore_until_ms,
+    i.ignore_until_count, i.resolved_in_release";
 
 fn issue_row(r: &Row) -> rusqlite::Result<Issue> {
     let status: String = r.get(8)?;
@@ -30,6 +31,10 @@ fn issue_row(r: &Row) -> rusqlite::Result<Issue> {
         last_release: r.get(15)?,
         platform: r.get(16)?,
         logger: r.get(17)?,
+        assignee: r.get(18)?,
+        ignore_until_ms: r.get(19)?,
+        ignore_until_count: r.get(20)?,
+        resolved_in_release: r.get(21)?,
     })
 }
 

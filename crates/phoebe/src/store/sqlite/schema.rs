@@ -225,4 +225,21 @@ CREATE TABLE sessions (
 ) WITHOUT ROWID;
 CREATE INDEX sessions_user ON sessions (user_id);
 "#,
+    // 5: triage beyond a status: who owns an issue, until when it stays ignored, which release
+    // a "resolved in the next release" waits for, and the activity log of everything done to it.
+    r#"
+ALTER TABLE issues ADD COLUMN assignee_id INTEGER;
+ALTER TABLE issues ADD COLUMN ignore_until_ms INTEGER;
+ALTER TABLE issues ADD COLUMN ignore_until_count INTEGER;
+ALTER TABLE issues ADD COLUMN resolved_in_release TEXT;
+CREATE TABLE activity (
+    id INTEGER PRIMARY KEY,
+    issue_id INTEGER NOT NULL,
+    user_id INTEGER,
+    kind TEXT NOT NULL,
+    data TEXT NOT NULL DEFAULT '{}',
+    created_ms INTEGER NOT NULL
+);
+CREATE INDEX activity_issue ON activity (issue_id, id);
+"#,
 ];

@@ -105,7 +105,8 @@ fn batches_group_count_and_are_idempotent() {
     assert_eq!(q(|q| q.status = Some(IssueStatus::Resolved)), 0);
 
     // Resolve, then a new event: regression.
-    s.set_issue_status(h1.id, IssueStatus::Resolved).unwrap();
+    s.triage(h1.id, None, &Triage::Resolve { in_release: None })
+        .unwrap();
     let out = s
         .apply_digest_batch(&DigestBatch {
             events: vec![event(&p, "h1", 12 * hour, "id:3", "1.2")],
@@ -388,4 +389,141 @@ fn limits_overrides_round_trip() {
         None,
         "the second write cleared the spike"
     );
+}
+
+/// Applies one batch of events (inbox ids must only grow, so each call takes the next).
+fn digest(s: &SqliteStore, events: Vec<DigestedEvent>) -> BatchOutcome {
+    let next = s.digest_watermark().unwrap() + 1;
+    s.apply_digest_batch(&DigestBatch {
+        events,
+        last_inbox_id: next,
+        ..DigestBatch::default()
+    })
+    .unwrap()
+}
+
+fn issue_of(s: &SqliteStore, p: &Project, hash: &str) -> Issue {
+    let id: i64 = s
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT issue_id FROM issue_hashes WHERE project_id = ?1 AND hash = ?2",
+                rusqlite::params![p.id, hash],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap();
+    s.issue(id).unwrap()
+}
+
+#[test]
+fn triage_conditions_decide_what_reopens_an_issue() {
+    let (_d, s, p) = store();
+    let admin = s.create_user(1, "ann", "x", "owner").unwrap();
+    digest(&s, vec![event(&p, "h", 1_000, "id:1", "1.0")]);
+    let id = issue_of(&s, &p, "h").id;
+    let status = |s: &SqliteStore| {
+        let i = s.issue(id).unwrap();
+        (i.status, i.is_regression)
+    };
+
+    // Resolved in the next release: more events of 1.0 keep it resolved; 1.1 re-opens it.
+    let resolve_next = Triage::Resolve {
+        in_release: Some("1.0".into()),
+    };
+    s.triage(id, Some(admin.id), &resolve_next).unwrap();
+    assert!(digest(&s, vec![event(&p, "h", 2_000, "id:1", "1.0")])
+        .regressions
+        .is_empty());
+    assert_eq!(status(&s), (IssueStatus::Resolved, false));
+    assert_eq!(
+        digest(&s, vec![event(&p, "h", 3_000, "id:1", "1.1")]).regressions,
+        vec![id]
+    );
+    assert_eq!(status(&s), (IssueStatus::Unresolved, true));
+    assert_eq!(s.issue(id).unwrap().resolved_in_release, None);
+
+    // Ignored until 2 more events: the first keeps it ignored, the second ends it.
+    let seen = s.issue(id).unwrap().times_seen;
+    let ignore = Triage::Ignore {
+        until_ms: None,
+        until_count: Some(seen + 2),
+    };
+    s.triage(id, Some(admin.id), &ignore).unwrap();
+    digest(&s, vec![event(&p, "h", 4_000, "id:1", "1.1")]);
+    assert_eq!(status(&s).0, IssueStatus::Ignored);
+    digest(&s, vec![event(&p, "h", 5_000, "id:1", "1.1")]);
+    assert_eq!(status(&s), (IssueStatus::Unresolved, false));
+
+    // Ignored until a time that has passed: the next event ends it.
+    let ignore = Triage::Ignore {
+        until_ms: Some(1),
+        until_count: None,
+    };
+    s.triage(id, None, &ignore).unwrap();
+    digest(&s, vec![event(&p, "h", 6_000, "id:1", "1.1")]);
+    assert_eq!(status(&s).0, IssueStatus::Unresolved);
+
+    s.triage(id, Some(admin.id), &Triage::Assign(Some(admin.id)))
+        .unwrap();
+    s.triage(id, Some(admin.id), &Triage::Comment("on it".into()))
+        .unwrap();
+    assert_eq!(s.issue(id).unwrap().assignee.as_deref(), Some("ann"));
+    assert!(s.triage(id, None, &Triage::Assign(Some(999))).is_err());
+    let log: Vec<(String, Option<String>)> = s
+        .activity(id)
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.kind, a.user))
+        .collect();
+    let ann = Some("ann".to_string());
+    assert_eq!(
+        log,
+        vec![
+            ("comment".into(), ann.clone()),
+            ("assigned".into(), ann.clone()),
+            ("unignored".into(), None),
+            ("ignored".into(), None),
+            ("unignored".into(), None),
+            ("ignored".into(), ann.clone()),
+            ("regression".into(), None),
+            ("resolved".into(), ann),
+        ]
+    );
+}
+
+#[test]
+fn merged_issues_pool_their_events_and_keep_receiving_them_and_deleted_ones_start_over() {
+    let (_d, s, p) = store();
+    digest(
+        &s,
+        vec![
+            event(&p, "a", 1_000, "id:1", "1.0"),
+            event(&p, "a", 2_000, "id:2", "1.0"),
+            event(&p, "b", 500, "id:3", "0.9"),
+            event(&p, "c", 3_000, "id:4", "1.0"),
+        ],
+    );
+    let (a, b) = (issue_of(&s, &p, "a"), issue_of(&s, &p, "b"));
+    let merged = s.merge_issues(a.id, &[a.id, b.id], None).unwrap();
+    assert_eq!(
+        (merged.times_seen, merged.user_count, merged.first_seen_ms),
+        (3, 3, 500)
+    );
+    assert_eq!(merged.first_release.as_deref(), Some("0.9"));
+    assert!(matches!(s.issue(b.id), Err(StoreError::NotFound(_))));
+    assert_eq!(count_events(&s, a.id), 3);
+    // A later event of the merged fingerprint lands in the merged issue.
+    digest(&s, vec![event(&p, "b", 4_000, "id:3", "1.0")]);
+    let a = s.issue(a.id).unwrap();
+    assert_eq!((a.times_seen, a.user_count), (4, 3));
+    assert_eq!(s.activity(a.id).unwrap()[0].kind, "merged");
+
+    // Deleting forgets the fingerprint: the next event starts a new issue.
+    let c = issue_of(&s, &p, "c");
+    assert_eq!(s.delete_issues(&[c.id, 424242]).unwrap(), 1);
+    assert!(matches!(s.issue(c.id), Err(StoreError::NotFound(_))));
+    let out = digest(&s, vec![event(&p, "c", 5_000, "id:4", "1.0")]);
+    assert_eq!(out.new_issues.len(), 1);
+    assert_ne!(out.new_issues[0], c.id);
+    assert_eq!(s.project(p.id).unwrap().stored_events, 5);
 }
