@@ -83,6 +83,52 @@
     if (row && !t.closest("a, input, label, button")) window.location.href = row.dataset.href;
   });
 
+  // Live updates: when digest stored new events, fetch this page again and swap in the parts
+  // that show counts (checked rows and the keyboard focus survive the swap).
+  const live = document.body.dataset.live;
+  if (live && window.EventSource) {
+    let busy = false;
+    const refresh = async () => {
+      if (busy) return;
+      busy = true;
+      try {
+        const response = await fetch(window.location.href, { headers: { "X-Phoebe-Live": "1" } });
+        if (!response.ok) return;
+        const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+        const checked = new Set(Array.from(document.querySelectorAll('input[name="id"]:checked')).map((c) => c.value));
+        for (const id of ["live-list", "live-side", "live-badges"]) {
+          const now = document.getElementById(id);
+          const next = fresh.getElementById(id);
+          if (now && next) now.replaceWith(next);
+        }
+        document.querySelectorAll('input[name="id"]').forEach((c) => { c.checked = checked.has(c.value); });
+        if (focused >= 0) focusRow(focused);
+        document.body.dataset.updated = String(Date.now());
+      } finally {
+        busy = false;
+      }
+    };
+    const source = new EventSource("/live");
+    source.addEventListener("update", refresh);
+    window.addEventListener("pagehide", () => source.close());
+  }
+
+  // Copy buttons put their text on the clipboard; where the browser refuses (plain http on
+  // another host), the text is selected for Ctrl+C instead.
+  document.addEventListener("click", async (e) => {
+    const button = e.target instanceof HTMLElement && e.target.closest("[data-copy]");
+    if (!button) return;
+    try {
+      await navigator.clipboard.writeText(button.dataset.copy);
+      button.textContent = "Copied";
+    } catch {
+      const input = button.parentElement && button.parentElement.querySelector("input");
+      if (input) { input.focus(); input.select(); }
+      button.textContent = "Press Ctrl+C";
+    }
+    setTimeout(() => { button.textContent = "Copy"; }, 1500);
+  });
+
   // Destructive buttons ask first.
   document.addEventListener("submit", (e) => {
     const button = e.submitter;

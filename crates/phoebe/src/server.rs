@@ -117,7 +117,14 @@ pub async fn run(
         })
     };
     let ops = Ops::new(store.clone(), &config.public_url).with_policy(config.policy());
-    let ui_state = Arc::new(ui::UiState::new(ops.clone()));
+    // Live-update streams end when shutdown begins; otherwise an open dashboard tab would keep
+    // the graceful shutdown waiting forever.
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stopping_tx.send(true);
+    };
+    let ui_state = Arc::new(ui::UiState::new(ops.clone(), metrics.clone(), stopping));
     let api_state = Arc::new(ApiState { ops });
     let health = Arc::new(Health {
         store: store.clone(),

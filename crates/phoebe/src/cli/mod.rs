@@ -118,6 +118,21 @@ pub enum ProjectCommand {
     },
     /// Show or set a project's rate limits and retention.
     Limits(limits::ProjectLimitsArgs),
+    /// Change a project's display name (the slug, URLs and DSNs stay).
+    Rename {
+        /// Project slug or id.
+        project: String,
+        /// New name.
+        name: String,
+    },
+    /// Delete a project with its keys, issues and events. Cannot be undone.
+    Delete {
+        /// Project slug or id.
+        project: String,
+        /// Repeat the project's slug to confirm.
+        #[arg(long, value_name = "SLUG")]
+        confirm: String,
+    },
 }
 
 /// `phoebe key ...`
@@ -266,6 +281,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         platform.as_deref(),
                     )?;
                     println!("{dsn}");
+                }
+                ProjectCommand::Rename { project, name } => {
+                    let p = ops.rename_project(project, name)?;
+                    eprintln!("project {} is now named {:?}", p.slug, p.name);
+                }
+                ProjectCommand::Delete { project, confirm } => {
+                    ops.delete_project(project, confirm)?;
+                    eprintln!("deleted project {project} with its keys, issues and events");
                 }
                 ProjectCommand::List { json } => {
                     let projects = ops.projects()?;

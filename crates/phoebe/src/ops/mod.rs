@@ -715,3 +715,63 @@ mod tests {
         assert!(!verify_password("wrong", &h));
     }
 }
+
+/// A project as the overview shows it.
+#[derive(Debug, Clone)]
+pub struct ProjectSummary {
+    /// The project.
+    pub project: Project,
+    /// Its keys.
+    pub keys: Vec<ProjectKey>,
+    /// Unresolved issues.
+    pub unresolved: i64,
+    /// Events accepted per hour over the last day, oldest first.
+    pub last_day: Series,
+}
+
+impl Ops {
+    /// Every project with its unresolved issue count and its last day of accepted events.
+    pub fn project_summaries(&self) -> OpsResult<Vec<ProjectSummary>> {
+        const HOUR_MS: i64 = 3_600_000;
+        let counts: std::collections::HashMap<i64, i64> =
+            self.store.unresolved_counts()?.into_iter().collect();
+        let now_hour = chrono::Utc::now().timestamp_millis().div_euclid(HOUR_MS) * HOUR_MS;
+        let first = now_hour - 23 * HOUR_MS;
+        self.projects()?
+            .into_iter()
+            .map(|(project, keys)| {
+                let mut last_day: Series =
+                    (0..24).map(|i| ((first + i * HOUR_MS) / 1000, 0)).collect();
+                for (hour, usage) in self.store.usage(project.id, first)? {
+                    if let Some(slot) = last_day.get_mut(((hour - first) / HOUR_MS) as usize) {
+                        slot.1 += usage.accepted as i64;
+                    }
+                }
+                Ok(ProjectSummary {
+                    unresolved: counts.get(&project.id).copied().unwrap_or(0),
+                    project,
+                    keys,
+                    last_day,
+                })
+            })
+            .collect()
+    }
+
+    /// Renames a project (by slug or id); the slug, and so URLs and DSNs, stay.
+    pub fn rename_project(&self, project: &str, name: &str) -> OpsResult<Project> {
+        let p = self.find_project(project)?;
+        Ok(self.store.rename_project(p.id, name)?)
+    }
+
+    /// Deletes a project (by slug or id) and everything in it. `confirm` must repeat its slug.
+    pub fn delete_project(&self, project: &str, confirm: &str) -> OpsResult<()> {
+        let p = self.find_project(project)?;
+        if confirm.trim() != p.slug {
+            return Err(OpsError::Invalid(format!(
+                "to delete project {0:?} and all its issues and events, confirm with its slug {0:?}",
+                p.slug
+            )));
+        }
+        Ok(self.store.delete_project(p.id)?)
+    }
+}

@@ -11,6 +11,8 @@ mod event_view;
 mod format;
 mod issue;
 mod issues;
+mod live;
+mod projects;
 mod session;
 mod triage;
 
@@ -34,16 +36,26 @@ pub struct UiState {
     pub throttle: LoginThrottle,
     /// Mark cookies `Secure` (the public URL is https).
     pub secure_cookies: bool,
+    /// Digest's counters, which the live-updates stream watches.
+    pub metrics: Arc<crate::telemetry::Metrics>,
+    /// Turns true when the server starts shutting down: live streams end.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl UiState {
     /// Dashboard state over `ops`; cookies are `Secure` when the public URL is https.
-    pub fn new(ops: Ops) -> UiState {
+    pub fn new(
+        ops: Ops,
+        metrics: Arc<crate::telemetry::Metrics>,
+        stopping: tokio::sync::watch::Receiver<bool>,
+    ) -> UiState {
         let secure_cookies = ops.public_url().starts_with("https://");
         UiState {
             ops,
             throttle: LoginThrottle::default(),
             secure_cookies,
+            metrics,
+            stopping,
         }
     }
 }
@@ -67,6 +79,16 @@ pub fn router(state: Arc<UiState>) -> Router {
         .route("/issues/{id}/events/", get(issue::events))
         .route("/issues/{id}/triage", post(triage::issue))
         .route("/issues/{id}/events/{event_id}/json", get(issue::raw_json))
+        .route("/projects/", get(projects::list).post(projects::create))
+        .route(
+            "/projects",
+            get(|| async { Redirect::permanent("/projects/") }),
+        )
+        .route(
+            "/projects/{slug}/",
+            get(projects::settings).post(projects::change),
+        )
+        .route("/live", get(live::stream))
         .route("/static/{file}", get(assets::serve))
         .with_state(state)
 }

@@ -1,11 +1,29 @@
 // Drives the dashboard in Debian's headless Chromium through playwright-core.
-// Usage: node dashboard.cjs <phase> <base-url> <login> <password> <screenshot-dir>
+// Usage: node dashboard.cjs <phase> <base-url> <login> <password> <screenshot-dir> <dsn>
 // Phases: "triage" (log in, find the issue by keyboard, check what it shows, resolve it) and
 // "regression" (the issue came back). Exits non-zero with a message on the first failure.
 "use strict";
 const { chromium } = require("playwright-core");
 
-const [phase, base, login, password, shots] = process.argv.slice(2);
+const [phase, base, login, password, shots, dsn] = process.argv.slice(2);
+
+// Sends one message event to the DSN, as an SDK would.
+async function sendEvent(message) {
+  const d = new URL(dsn);
+  const event = {
+    event_id: crypto.randomUUID().replace(/-/g, ""),
+    timestamp: Date.now() / 1000,
+    platform: "javascript",
+    level: "error",
+    message,
+  };
+  const r = await fetch(`${base}/api${d.pathname}/envelope/`, {
+    method: "POST",
+    headers: { "X-Sentry-Auth": `Sentry sentry_key=${d.username}, sentry_version=7` },
+    body: `{}\n{"type":"event"}\n${JSON.stringify(event)}\n`,
+  });
+  check(r.ok, `the event was accepted (${r.status})`);
+}
 
 function check(cond, what) {
   if (!cond) throw new Error(`check failed: ${what}`);
@@ -99,6 +117,9 @@ async function triage(page) {
 
 async function regression(page) {
   await logIn(page);
+  // Live updates: a new issue appears in the open list without a reload.
+  await sendEvent("live update check");
+  await page.locator(".issue-row", { hasText: "live update check" }).waitFor({ timeout: 15000 });
   const row = page.locator(".issue-row", { hasText: "RuntimeError: checkout failed" });
   check(await row.locator(".badge.regressed").count() === 1, "the list badges the regression");
   await row.locator("a.title").click();
@@ -112,6 +133,18 @@ async function regression(page) {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   check(overflow <= 0, `no horizontal scrolling at phone width (${overflow}px too wide)`);
   await page.screenshot({ path: `${shots}/issue-regressed-phone.png`, fullPage: true });
+
+  // The projects overview, with its copy buttons.
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.goto(`${base}/projects/`);
+  check((await text(page, ".projects tbody")).includes("default"), "the overview lists the project");
+  await page.click("[data-copy] >> nth=0");
+  const copied = await text(page, "[data-copy] >> nth=0");
+  check(copied === "Copied" || copied === "Press Ctrl+C", `the copy button answers, got ${copied}`);
+  await page.click("a >> text=Settings");
+  await page.waitForURL(/\/projects\/default\/$/);
+  check((await text(page, "#setup")).includes("sentry_sdk.init("), "setup snippets show");
+  await page.screenshot({ path: `${shots}/project-settings.png`, fullPage: true });
 }
 
 (async () => {

@@ -75,6 +75,7 @@ fn drive(modules: &Path, chromium: &Path, phase: &str, server: &Server, shots: &
     let out = Command::new("node")
         .args([script, phase, &server.url, "admin", ADMIN_PASSWORD])
         .arg(shots)
+        .arg(&server.dsn)
         .env("NODE_PATH", modules)
         .env("CHROMIUM", chromium)
         .output()

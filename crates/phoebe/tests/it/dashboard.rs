@@ -403,3 +403,196 @@ fn repeated_failed_logins_are_throttled_per_login() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(c.log_in("eve", "second-user-pw").status, 303);
 }
+
+#[test]
+fn projects_overview_settings_keys_rename_and_delete() {
+    let server = Server::start();
+    send_error(&server, "KeyError", "sku-1");
+    server.wait_digested(1);
+    let mut c = Client::new(&server);
+    assert_eq!(c.log_in("admin", ADMIN_PASSWORD).status, 303);
+
+    let overview = c.get("/projects/");
+    assert_eq!(overview.status, 200);
+    assert!(
+        overview.body.contains(&server.dsn),
+        "the overview shows the DSN"
+    );
+    assert!(
+        overview.body.contains("is:unresolved\">1</a>"),
+        "{}",
+        overview.body
+    );
+
+    // Creating: a bad slug is explained on the page; a good one opens its settings.
+    let csrf = c.csrf("/projects/");
+    let bad = c.post("/projects/", &[("csrf", &csrf), ("slug", "Not OK")], &[]);
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("must be 1-50 characters"), "{}", bad.body);
+    let made = c.post(
+        "/projects/",
+        &[("csrf", &csrf), ("slug", "mobile"), ("platform", "python")],
+        &[],
+    );
+    assert_eq!(made.location.as_deref(), Some("/projects/mobile/"));
+    let settings = c.get("/projects/mobile/");
+    assert_eq!(settings.status, 200);
+    let (_, list, _) = phoebe(&server.data_dir, &["project", "list", "--json"]);
+    let projects: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let mobile_dsn = projects
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["slug"] == "mobile")
+        .and_then(|p| p["dsns"][0].as_str())
+        .unwrap_or_else(|| panic!("no mobile DSN in {projects}"))
+        .to_string();
+    for sdk in [
+        "Python",
+        "JavaScript (browser)",
+        "Node.js",
+        "Java",
+        "Go",
+        ".NET",
+        "PHP",
+        "Ruby",
+        "Rust",
+    ] {
+        assert!(
+            settings.body.contains(&format!("<summary>{sdk}</summary>")),
+            "{sdk}"
+        );
+    }
+    assert!(
+        settings.body.matches(mobile_dsn.as_str()).count() >= 10,
+        "snippets carry the DSN"
+    );
+
+    // Keys: create one, disable it.
+    let path = "/projects/mobile/";
+    let r = c.post(
+        path,
+        &[("csrf", &csrf), ("action", "create-key"), ("label", "ios")],
+        &[],
+    );
+    assert_eq!(r.status, 303);
+    let page = c.get(path);
+    assert!(page.body.contains(">ios<"), "{}", page.body);
+    let key = mobile_dsn
+        .split("//")
+        .nth(1)
+        .unwrap()
+        .split('@')
+        .next()
+        .unwrap();
+    let r = c.post(
+        path,
+        &[("csrf", &csrf), ("action", "disable-key"), ("key", key)],
+        &[],
+    );
+    assert_eq!(r.status, 303);
+    assert!(c.get(path).body.contains("· disabled"));
+    // A key of another project is not this project's to disable.
+    let other_key = server.public_key();
+    let r = c.post(
+        path,
+        &[
+            ("csrf", &csrf),
+            ("action", "disable-key"),
+            ("key", &other_key),
+        ],
+        &[],
+    );
+    assert_eq!(r.status, 404);
+
+    // Rename keeps the slug; delete needs the slug typed.
+    let r = c.post(
+        path,
+        &[
+            ("csrf", &csrf),
+            ("action", "rename"),
+            ("name", "Mobile apps"),
+        ],
+        &[],
+    );
+    assert_eq!(r.status, 303);
+    assert!(c.get(path).body.contains("<h1>Mobile apps</h1>"));
+    let r = c.post(
+        path,
+        &[("csrf", &csrf), ("action", "delete"), ("confirm", "mobil")],
+        &[],
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("confirm with its slug"), "{}", r.body);
+    let r = c.post(
+        path,
+        &[("csrf", &csrf), ("action", "delete"), ("confirm", "mobile")],
+        &[],
+    );
+    assert_eq!(r.location.as_deref(), Some("/projects/"));
+    assert_eq!(c.get(path).status, 404);
+
+    // The same from the command line.
+    let (code, _, err) = phoebe(&server.data_dir, &["project", "rename", "default", "Shop"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(c.get("/projects/").body.contains(">Shop</a>"));
+    let (code, _, err) = phoebe(
+        &server.data_dir,
+        &["project", "delete", "default", "--confirm", "nope"],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("confirm with its slug"), "{err}");
+}
+
+#[test]
+fn live_updates_stream_new_events_and_end_at_shutdown() {
+    use std::io::{BufRead, BufReader, Write};
+    let server = Server::start();
+    let mut c = Client::new(&server);
+    assert_eq!(c.get("/live").status, 303, "the stream needs a session");
+    assert_eq!(c.log_in("admin", ADMIN_PASSWORD).status, 303);
+
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let mut socket = std::net::TcpStream::connect(&addr).unwrap();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(15)))
+        .unwrap();
+    write!(
+        socket,
+        "GET /live HTTP/1.1\r\nHost: {addr}\r\nCookie: {}\r\nAccept: text/event-stream\r\n\r\n",
+        c.cookie.as_ref().unwrap()
+    )
+    .unwrap();
+    let mut lines = BufReader::new(socket.try_clone().unwrap()).lines();
+    let status = lines.next().unwrap().unwrap();
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    let headers: Vec<String> = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert!(
+        headers
+            .iter()
+            .any(|h| h.to_lowercase() == "content-type: text/event-stream"),
+        "{headers:?}"
+    );
+
+    send_error(&server, "KeyError", "live");
+    let update = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("data: "))
+        .expect("an update within 15 s");
+    let data: serde_json::Value = serde_json::from_str(&update["data: ".len()..]).unwrap();
+    assert_eq!(
+        (data["events"].as_u64(), data["newIssues"].as_u64()),
+        (Some(1), Some(1))
+    );
+
+    // An open stream does not hold up a graceful shutdown.
+    let started = std::time::Instant::now();
+    assert_eq!(server.stop(), 0);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    drop(socket);
+}
