@@ -381,7 +381,31 @@ impl Ops {
         Ok(user)
     }
 
-    /// Creates a user in the organization.
+    /// Every user with their role (`owner` or `member`).
+    pub fn users_with_roles(&self) -> OpsResult<Vec<(User, String)>> {
+        let roles: std::collections::HashMap<i64, String> =
+            self.store.roles()?.into_iter().collect();
+        Ok(self
+            .store
+            .users()?
+            .into_iter()
+            .map(|u| {
+                let role = roles.get(&u.id).cloned().unwrap_or_else(|| "member".into());
+                (u, role)
+            })
+            .collect())
+    }
+
+    /// Whether a user may manage other users (owners only).
+    pub fn is_owner(&self, user: &User) -> OpsResult<bool> {
+        Ok(self
+            .store
+            .roles()?
+            .iter()
+            .any(|(id, role)| *id == user.id && role == "owner"))
+    }
+
+    /// Creates a user in the organization; `role` is `owner` (manages users) or `member`.
     pub fn create_user(
         &self,
         org: Option<&str>,
@@ -389,6 +413,11 @@ impl Ops {
         password: &str,
         role: &str,
     ) -> OpsResult<User> {
+        if role != "owner" && role != "member" {
+            return Err(OpsError::Invalid(format!(
+                "unknown role {role:?}: use owner (manages users) or member"
+            )));
+        }
         check_password(password)?;
         let org = self.org(org)?;
         Ok(self

@@ -127,6 +127,8 @@ pub trait Store: Send + Sync + 'static {
         password_hash: &str,
         role: &str,
     ) -> StoreResult<User>;
+    /// Every user's role: (user id, role).
+    fn roles(&self) -> StoreResult<Vec<(i64, String)>>;
     /// One user by login.
     fn user_by_login(&self, login: &str) -> StoreResult<User>;
     /// Every user, in creation order.

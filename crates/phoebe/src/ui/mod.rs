@@ -15,6 +15,7 @@ mod live;
 mod projects;
 mod session;
 mod triage;
+mod users;
 
 use std::sync::Arc;
 
@@ -36,6 +37,9 @@ pub struct UiState {
     pub throttle: LoginThrottle,
     /// Mark cookies `Secure` (the public URL is https).
     pub secure_cookies: bool,
+    /// `scheme://host[:port]` of the public URL: forms posted from there are ours even when a
+    /// reverse proxy rewrote `Host`.
+    pub public_origin: String,
     /// Digest's counters, which the live-updates stream watches.
     pub metrics: Arc<crate::telemetry::Metrics>,
     /// Turns true when the server starts shutting down: live streams end.
@@ -51,6 +55,7 @@ impl UiState {
     ) -> UiState {
         let secure_cookies = ops.public_url().starts_with("https://");
         UiState {
+            public_origin: origin_of(ops.public_url()),
             ops,
             throttle: LoginThrottle::default(),
             secure_cookies,
@@ -61,6 +66,15 @@ impl UiState {
 }
 
 type Shared = axum::extract::State<Arc<UiState>>;
+
+/// `https://errors.example.com/phoebe` → `https://errors.example.com`, as browsers send `Origin`.
+fn origin_of(url: &str) -> String {
+    let path_at = url
+        .find("://")
+        .and_then(|i| url[i + 3..].find('/').map(|j| i + 3 + j))
+        .unwrap_or(url.len());
+    url[..path_at].to_string()
+}
 
 /// The dashboard's routes.
 pub fn router(state: Arc<UiState>) -> Router {
@@ -88,6 +102,7 @@ pub fn router(state: Arc<UiState>) -> Router {
             "/projects/{slug}/",
             get(projects::settings).post(projects::change),
         )
+        .route("/users/", get(users::list).post(users::change))
         .route("/live", get(live::stream))
         .route("/static/{file}", get(assets::serve))
         .with_state(state)
@@ -192,4 +207,19 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(move || f(&ops))
         .await
         .map_err(|e| UiError::Unexpected(e.to_string()))?
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn origins_drop_the_path() {
+        assert_eq!(
+            super::origin_of("https://errors.example.com/phoebe"),
+            "https://errors.example.com"
+        );
+        assert_eq!(
+            super::origin_of("http://127.0.0.1:8000"),
+            "http://127.0.0.1:8000"
+        );
+    }
 }

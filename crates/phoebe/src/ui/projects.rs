@@ -61,7 +61,7 @@ pub async fn create(
     headers: HeaderMap,
     form: Form,
 ) -> Result<Response, UiError> {
-    check_form(&viewer, &form, &headers)?;
+    check_form(&state.0, &viewer, &form, &headers)?;
     let slug = form.get("slug").unwrap_or("").trim().to_string();
     let platform = form
         .get("platform")
@@ -241,7 +241,7 @@ pub async fn change(
     Path(slug): Path<String>,
     form: Form,
 ) -> Result<Response, UiError> {
-    check_form(&viewer, &form, &headers)?;
+    check_form(&state.0, &viewer, &form, &headers)?;
     let field = |name: &str| form.get(name).unwrap_or("").to_string();
     let (action, label, key, name, confirm) = (
         field("action"),

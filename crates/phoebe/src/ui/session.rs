@@ -103,24 +103,36 @@ impl<S: Send + Sync> FromRequest<S> for Form {
     }
 }
 
+/// Whether a browser says this request came from another site: `Sec-Fetch-Site`, or an `Origin`
+/// that is neither the `Host` asked for nor the configured public URL (a reverse proxy may
+/// rewrite `Host`).
+fn from_another_site(state: &UiState, headers: &HeaderMap) -> bool {
+    let header = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    let cross_site =
+        header("sec-fetch-site").is_some_and(|site| site != "same-origin" && site != "none");
+    let foreign_origin = header(header::ORIGIN.as_str()).is_some_and(|origin| {
+        let host = origin.split_once("://").map(|(_, h)| h);
+        host != header(header::HOST.as_str()) && origin != state.public_origin
+    });
+    cross_site || foreign_origin
+}
+
 /// Rejects a state-changing request that does not carry this session's CSRF token, or that a
 /// browser says came from another site.
-pub fn check_form(viewer: &Viewer, form: &Form, headers: &HeaderMap) -> Result<(), UiError> {
-    let from_elsewhere = headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|site| site != "same-origin" && site != "none");
-    let origin_mismatch = match (
-        headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
-        headers.get(header::HOST).and_then(|v| v.to_str().ok()),
-    ) {
-        (Some(origin), Some(host)) => origin.split_once("://").map(|(_, h)| h) != Some(host),
-        _ => false,
-    };
+pub fn check_form(
+    state: &UiState,
+    viewer: &Viewer,
+    form: &Form,
+    headers: &HeaderMap,
+) -> Result<(), UiError> {
     let token_ok = form
         .get("csrf")
         .is_some_and(|t| constant_time_eq(t.as_bytes(), viewer.csrf.as_bytes()));
-    if from_elsewhere || origin_mismatch || !token_ok {
+    if from_another_site(state, headers) || !token_ok {
         return Err(UiError::Forbidden(
             "This form is out of date or came from another site. Reload the page and try again.",
         ));
@@ -223,9 +235,16 @@ fn session_cookie(state: &UiState, value: &str, max_age_secs: i64) -> HeaderValu
 pub async fn log_in(
     state: Shared,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     form: Form,
 ) -> Result<Response, UiError> {
     let state = state.0;
+    // No session yet, so no CSRF token: a login posted from another site is refused by origin.
+    if from_another_site(&state, &headers) {
+        return Err(UiError::Forbidden(
+            "This login form came from another site. Open Phoebe's own login page.",
+        ));
+    }
     let login = form.get("login").unwrap_or("").trim().to_string();
     let password = form.get("password").unwrap_or("").to_string();
     let next = safe_next(form.get("next"));
@@ -278,7 +297,7 @@ pub async fn log_out(
     headers: HeaderMap,
     form: Form,
 ) -> Result<Response, UiError> {
-    check_form(&viewer, &form, &headers)?;
+    check_form(&state.0, &viewer, &form, &headers)?;
     let secret = viewer.secret.clone();
     blocking(&state.0, move |ops| Ok(ops.log_out(&secret)?)).await?;
     let cookie = session_cookie(&state.0, "", 0);
@@ -307,7 +326,7 @@ pub async fn change_password(
     headers: HeaderMap,
     form: Form,
 ) -> Result<Response, UiError> {
-    check_form(&viewer, &form, &headers)?;
+    check_form(&state.0, &viewer, &form, &headers)?;
     let current = form.get("current").unwrap_or("").to_string();
     let new = form.get("new").unwrap_or("").to_string();
     if Some(new.as_str()) != form.get("confirm") {

@@ -85,7 +85,7 @@ pub async fn issue(
     Path(id): Path<i64>,
     form: Form,
 ) -> Result<Response, UiError> {
-    check_form(&viewer, &form, &headers)?;
+    check_form(&state.0, &viewer, &form, &headers)?;
     let action = action_of(&form)?;
     let user = viewer.user.clone();
     let to = blocking(&state.0, move |ops| match action {
@@ -113,7 +113,7 @@ pub async fn bulk(
     headers: HeaderMap,
     form: Form,
 ) -> Result<Response, UiError> {
-    check_form(&viewer, &form, &headers)?;
+    check_form(&state.0, &viewer, &form, &headers)?;
     let action = action_of(&form)?;
     let ids: Vec<i64> = form.all("id").filter_map(|v| v.parse().ok()).collect();
     if ids.is_empty() {

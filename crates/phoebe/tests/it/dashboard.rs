@@ -596,3 +596,121 @@ fn live_updates_stream_new_events_and_end_at_shutdown() {
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
     drop(socket);
 }
+
+#[test]
+fn owners_manage_users_from_the_dashboard() {
+    let server = Server::start();
+    let mut owner = Client::new(&server);
+    assert_eq!(owner.log_in("admin", ADMIN_PASSWORD).status, 303);
+    let csrf = owner.csrf("/users/");
+    let add = |c: &mut Client, login: &str, role: &str| {
+        c.post(
+            "/users/",
+            &[
+                ("csrf", &csrf),
+                ("action", "create"),
+                ("login", login),
+                ("password", "mia-password-1"),
+                ("role", role),
+            ],
+            &[],
+        )
+    };
+    let r = add(&mut owner, "mia", "member");
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("Created mia"), "{}", r.body);
+    assert_eq!(
+        add(&mut owner, "mia", "member").status,
+        400,
+        "logins are unique"
+    );
+    let bad = add(&mut owner, "zed", "emperor");
+    assert!(bad.body.contains("unknown role"), "{}", bad.body);
+
+    // Members cannot manage users.
+    let mut mia = Client::new(&server);
+    assert_eq!(mia.log_in("mia", "mia-password-1").status, 303);
+    assert_eq!(mia.get("/users/").status, 403);
+    let mia_csrf = mia.csrf("/account");
+    let r = mia.post(
+        "/users/",
+        &[
+            ("csrf", &mia_csrf),
+            ("action", "disable"),
+            ("login", "admin"),
+        ],
+        &[],
+    );
+    assert_eq!(r.status, 403);
+
+    // An owner resets, disables and enables; nobody disables themselves.
+    fn user<'a>(csrf: &'a str, login: &'a str) -> [(&'a str, &'a str); 2] {
+        [("csrf", csrf), ("login", login)]
+    }
+    let mut form = user(&csrf, "mia").to_vec();
+    form.extend([("action", "reset"), ("password", "mia-password-2")]);
+    assert!(owner
+        .post("/users/", &form, &[])
+        .body
+        .contains("their sessions ended"));
+    assert_eq!(
+        mia.get("/issues/").status,
+        303,
+        "the reset ended mia's session"
+    );
+    assert_eq!(mia.log_in("mia", "mia-password-2").status, 303);
+    let mut form = user(&csrf, "mia").to_vec();
+    form.push(("action", "disable"));
+    assert!(owner
+        .post("/users/", &form, &[])
+        .body
+        .contains("Disabled mia"));
+    assert_eq!(mia.get("/issues/").status, 303);
+    assert_eq!(mia.log_in("mia", "mia-password-2").status, 401);
+    let mut form = user(&csrf, "mia").to_vec();
+    form.push(("action", "enable"));
+    assert!(owner
+        .post("/users/", &form, &[])
+        .body
+        .contains("Enabled mia"));
+    assert_eq!(mia.log_in("mia", "mia-password-2").status, 303);
+    let mut form = user(&csrf, "admin").to_vec();
+    form.push(("action", "disable"));
+    let r = owner.post("/users/", &form, &[]);
+    assert!(r.body.contains("cannot disable yourself"), "{}", r.body);
+    let (_, out, _) = phoebe(&server.data_dir, &["user", "list"]);
+    assert!(out.contains("mia"), "{out}");
+}
+
+#[test]
+fn forms_behind_a_proxy_that_rewrites_host_still_work_but_other_sites_do_not() {
+    let server = Server::start_with(&[("PHOEBE_PUBLIC_URL", "https://errors.example.com")]);
+    let mut c = Client::new(&server);
+    let from_other_site = c.post(
+        "/login",
+        &[("login", "admin"), ("password", ADMIN_PASSWORD)],
+        &[
+            ("Origin", "https://evil.example"),
+            ("Sec-Fetch-Site", "cross-site"),
+        ],
+    );
+    assert_eq!(from_other_site.status, 403);
+    let ok = c.post(
+        "/login",
+        &[("login", "admin"), ("password", ADMIN_PASSWORD)],
+        &[("Origin", "https://errors.example.com")],
+    );
+    assert_eq!(ok.status, 303);
+    assert!(
+        ok.set_cookie.unwrap().contains("; Secure"),
+        "https public URL: Secure cookie"
+    );
+    // The test client speaks plain http, so it sends the cookie itself.
+    let csrf = c.csrf("/account");
+    let r = c.post(
+        "/logout",
+        &[("csrf", &csrf)],
+        &[("Origin", "https://errors.example.com")],
+    );
+    assert_eq!(r.status, 303);
+}

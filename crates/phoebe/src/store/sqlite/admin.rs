@@ -487,3 +487,10 @@ pub fn unresolved_counts(c: &Connection) -> StoreResult<Vec<(i64, i64)>> {
     let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+/// Every user's role: (user id, role), in any organization.
+pub fn roles(c: &Connection) -> StoreResult<Vec<(i64, String)>> {
+    let mut st = c.prepare_cached("SELECT user_id, role FROM memberships ORDER BY user_id")?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

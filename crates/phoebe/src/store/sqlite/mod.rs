@@ -321,6 +321,10 @@ impl Store for SqliteStore {
         self.read(|c| admin::user_by_login(c, login))
     }
 
+    fn roles(&self) -> StoreResult<Vec<(i64, String)>> {
+        self.read(admin::roles)
+    }
+
     fn users(&self) -> StoreResult<Vec<User>> {
         self.read(admin::users)
     }

@@ -1,0 +1,123 @@
+//! The organization's users: list, create (the way to invite someone), disable, enable and
+//! reset passwords. Owners only; the same operations are `phoebe user ...` on the server.
+
+use askama::Template;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::session::{check_form, Form, Viewer};
+use super::{blocking, page, Shared, UiError};
+use crate::ops::OpsError;
+use crate::store::User;
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    viewer: Viewer,
+    users: Vec<(User, String)>,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+const OWNERS_ONLY: &str =
+    "Only owners manage users. Ask an owner, or run `phoebe user ...` on the server.";
+
+async fn render(
+    state: Shared,
+    viewer: Viewer,
+    error: Option<String>,
+    notice: Option<String>,
+) -> Result<Response, UiError> {
+    let user = viewer.user.clone();
+    let users = blocking(&state.0, move |ops| {
+        if !ops.is_owner(&user)? {
+            return Err(UiError::Forbidden(OWNERS_ONLY));
+        }
+        Ok(ops.users_with_roles()?)
+    })
+    .await?;
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let mut r = page(&UsersPage {
+        viewer,
+        users,
+        error,
+        notice,
+    })?;
+    *r.status_mut() = status;
+    Ok(r)
+}
+
+pub async fn list(state: Shared, viewer: Viewer) -> Result<Response, UiError> {
+    render(state, viewer, None, None).await
+}
+
+/// `POST /users/`: `action` = `create` (`login`, `password`, `role`), `disable`, `enable` or
+/// `reset` (`login`, and `password` for reset).
+pub async fn change(
+    state: Shared,
+    viewer: Viewer,
+    headers: HeaderMap,
+    form: Form,
+) -> Result<Response, UiError> {
+    check_form(&state.0, &viewer, &form, &headers)?;
+    let field = |name: &str| form.get(name).unwrap_or("").to_string();
+    let (action, login, password, role) = (
+        field("action"),
+        field("login").trim().to_string(),
+        field("password"),
+        field("role"),
+    );
+    let me = viewer.user.clone();
+    let outcome = blocking(&state.0, move |ops| {
+        if !ops.is_owner(&me)? {
+            return Err(UiError::Forbidden(OWNERS_ONLY));
+        }
+        let done = match action.as_str() {
+            "create" => ops.create_user(None, &login, &password, &role).map(|_| {
+                format!(
+                    "Created {login}. Give them the password; they can change it under their name."
+                )
+            }),
+            "disable" if login == me.login => Err(OpsError::Invalid(
+                "you cannot disable yourself; ask another owner".into(),
+            )),
+            "disable" => ops.set_user_active(&login, false).map(|_| {
+                format!("Disabled {login}: their sessions and API tokens stopped working.")
+            }),
+            "enable" => ops
+                .set_user_active(&login, true)
+                .map(|_| format!("Enabled {login}.")),
+            "reset" => ops
+                .reset_password(&login, &password)
+                .map(|_| format!("Set a new password for {login}; their sessions ended.")),
+            other => Err(OpsError::Invalid(format!("unknown action {other:?}"))),
+        };
+        match done {
+            Ok(notice) => Ok(Ok(notice)),
+            Err(OpsError::Invalid(m)) => Ok(Err(m)),
+            Err(OpsError::Conflict(what)) => Ok(Err(format!("{what} already exists"))),
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await?;
+    match outcome {
+        // Only the one who was reset or disabled loses their session; an owner resetting
+        // their own password is sent to log in again.
+        Ok(_)
+            if field_is(&form, "login", &viewer.user.login)
+                && form.get("action") == Some("reset") =>
+        {
+            Ok(Redirect::to("/login").into_response())
+        }
+        Ok(notice) => render(state, viewer, None, Some(notice)).await,
+        Err(error) => render(state, viewer, Some(error), None).await,
+    }
+}
+
+fn field_is(form: &Form, name: &str, value: &str) -> bool {
+    form.get(name).map(str::trim) == Some(value)
+}
