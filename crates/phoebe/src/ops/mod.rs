@@ -126,6 +126,9 @@ pub struct Ops {
     store: Arc<dyn Store>,
     public_url: String,
     policy: Arc<limits::Policy>,
+    /// Counts issue changes made through this process (triage, merge, delete), so open
+    /// dashboards can refresh; shared by every clone.
+    issue_changes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The longest `statsPeriod` accepted: 90 days of hourly buckets is already 2,160 points.
@@ -193,6 +196,7 @@ impl Ops {
             store,
             public_url: public_url.trim_end_matches('/').to_string(),
             policy: Arc::default(),
+            issue_changes: Arc::default(),
         }
     }
 

@@ -2,6 +2,8 @@
 //! while or until more events), assignment, comments, deletion and merging. Every change is
 //! recorded in the issue's activity log with who made it.
 
+use std::sync::atomic::Ordering;
+
 use super::{Ops, OpsError, OpsResult};
 use crate::store::{Activity, Issue, IssueStatus, Triage, User};
 
@@ -104,6 +106,15 @@ impl IssueChange {
 }
 
 impl Ops {
+    /// How many issue changes this process has made so far (live updates watch it).
+    pub fn issue_changes(&self) -> u64 {
+        self.issue_changes.load(Ordering::Relaxed)
+    }
+
+    fn changed(&self) {
+        self.issue_changes.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Applies a change to an issue on behalf of `actor`; returns the issue as it now is.
     pub fn change_issue(
         &self,
@@ -115,6 +126,7 @@ impl Ops {
         for t in change.to_triage(self, &issue)? {
             issue = self.store.triage(id, actor.map(|u| u.id), &t)?;
         }
+        self.changed();
         Ok(issue)
     }
 
@@ -127,7 +139,9 @@ impl Ops {
     /// Deletes issues and their events. A later event with one of their fingerprints starts a
     /// new issue. Returns how many existed.
     pub fn delete_issues(&self, ids: &[i64]) -> OpsResult<u64> {
-        Ok(self.store.delete_issues(ids)?)
+        let deleted = self.store.delete_issues(ids)?;
+        self.changed();
+        Ok(deleted)
     }
 
     /// Merges issues of one project into the one with the most events (as Sentry does); later
@@ -147,6 +161,8 @@ impl Ops {
             .max_by_key(|i| (i.times_seen, -i.id))
             .map(|i| i.id)
             .unwrap_or(ids[0]);
-        Ok(self.store.merge_issues(target, ids, actor.map(|u| u.id))?)
+        let merged = self.store.merge_issues(target, ids, actor.map(|u| u.id))?;
+        self.changed();
+        Ok(merged)
     }
 }

@@ -167,7 +167,7 @@ fn frame(f: &Value) -> FrameView {
         }
         context.push((l, current.to_string(), true));
         for (i, s) in lines("post_context").into_iter().enumerate() {
-            context.push((l + 1 + i as u64, s, false));
+            context.push((l.saturating_add(1 + i as u64), s, false));
         }
     }
     FrameView {
@@ -209,7 +209,8 @@ fn crumb_time(v: Option<&Value>) -> String {
             .map(|t| t.timestamp_millis()),
         _ => None,
     };
-    ms.map(|ms| format::exact(ms)[11..19].to_string())
+    // `exact` is empty for times chrono cannot represent: show nothing rather than panic.
+    ms.and_then(|ms| format::exact(ms).get(11..19).map(str::to_string))
         .unwrap_or_default()
 }
 
@@ -384,6 +385,87 @@ mod tests {
         assert_eq!(r.cookies[1], ("t".into(), "2".into()));
         assert_eq!(v.contexts[0].1, vec![("name".into(), "Linux".into())]);
         assert_eq!(v.sdk.as_deref(), Some("sentry.python 2.75.0"));
+    }
+
+    /// Any JSON, with the keys the view reads more often than others.
+    fn arb_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        const KEYS: &[&str] = &[
+            "exception",
+            "values",
+            "stacktrace",
+            "frames",
+            "pre_context",
+            "post_context",
+            "context_line",
+            "lineno",
+            "colno",
+            "vars",
+            "in_app",
+            "breadcrumbs",
+            "timestamp",
+            "data",
+            "request",
+            "query_string",
+            "headers",
+            "cookies",
+            "env",
+            "contexts",
+            "user",
+            "extra",
+            "sdk",
+            "name",
+            "version",
+            "message",
+            "logentry",
+            "formatted",
+            "threads",
+            "mechanism",
+            "handled",
+            "type",
+            "value",
+            "filename",
+            "function",
+            "category",
+            "level",
+            "tags",
+            "method",
+            "url",
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_filter_map("finite", |f| serde_json::Number::from_f64(f)
+                .map(Value::Number)),
+            ".{0,8}".prop_map(Value::String),
+        ];
+        let key =
+            prop_oneof![3 => prop::sample::select(KEYS).prop_map(str::to_owned), 1 => ".{0,4}"];
+        leaf.prop_recursive(6, 96, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::btree_map(key.clone(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        #[test]
+        fn any_payload_is_viewed_without_panicking(v in arb_json()) {
+            let _ = view(&v);
+        }
+    }
+
+    #[test]
+    fn breadcrumb_times_out_of_range_show_nothing() {
+        let v =
+            view(&json!({"breadcrumbs": {"values": [{"timestamp": 1e300}, {"timestamp": "x"}]}}));
+        assert_eq!(v.breadcrumbs[0].time, "");
+        assert_eq!(v.breadcrumbs[1].time, "");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The issue list: search, sort, pages, sparklines and bulk triage.
+//! The issue list: search, sort, pages and sparklines (its bulk bar posts to `triage::bulk`).
 
 use std::collections::HashMap;
 

@@ -1,7 +1,7 @@
 //! Live updates: `GET /live` is a Server-Sent Events stream that says when digest stored new
-//! events, so open pages refresh their lists and counts without a reload. It watches digest's
-//! counters once a second (nothing to wire into digest) and ends when the server shuts down,
-//! so open browser tabs never hold a graceful shutdown.
+//! events or someone changed an issue (dashboard or API), so open pages refresh their lists and
+//! counts without a reload. It watches counters once a second (nothing to wire into digest)
+//! and ends when the server shuts down, so open browser tabs never hold a graceful shutdown.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use super::session::Viewer;
 use super::Shared;
+use crate::ops::Ops;
 use crate::telemetry::Metrics;
 
 /// How often the stream looks for new events; also the most often a page refreshes.
@@ -21,16 +22,19 @@ const TICK: Duration = Duration::from_secs(1);
 
 struct Watch {
     metrics: Arc<Metrics>,
+    ops: Ops,
     stopping: watch::Receiver<bool>,
     tick: tokio::time::Interval,
-    seen: (u64, u64),
+    seen: (u64, u64, u64),
 }
 
 impl Watch {
-    fn counts(&self) -> (u64, u64) {
+    /// (events stored, issues created, issue changes) so far.
+    fn counts(&self) -> (u64, u64, u64) {
         (
             self.metrics.digest_events_stored.get(),
             self.metrics.digest_issues_created.get(),
+            self.ops.issue_changes(),
         )
     }
 
@@ -49,6 +53,7 @@ impl Watch {
                 let data = json!({
                     "events": now.0 - self.seen.0,
                     "newIssues": now.1 - self.seen.1,
+                    "issueChanges": now.2 - self.seen.2,
                 });
                 self.seen = now;
                 let event = Event::default().event("update").data(data.to_string());
@@ -66,9 +71,10 @@ pub async fn stream(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut w = Watch {
         metrics: state.0.metrics.clone(),
+        ops: state.0.ops.clone(),
         stopping: state.0.stopping.clone(),
         tick,
-        seen: (0, 0),
+        seen: (0, 0, 0),
     };
     w.seen = w.counts();
     Sse::new(stream::unfold(w, Watch::next)).keep_alive(KeepAlive::default())

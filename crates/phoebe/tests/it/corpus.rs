@@ -164,4 +164,28 @@ fn every_recorded_sdk_request_is_accepted_and_digested() {
     let noisy = noisy.as_array().unwrap();
     assert_eq!(noisy.len(), 1, "{noisy:#?}");
     assert_eq!(noisy[0]["count"], "2");
+
+    // The dashboard draws every issue and every stored event of every recorded SDK shape.
+    let cookie = dashboard_cookie(&server);
+    let mut pages = 0;
+    for issue in issues.as_array().unwrap() {
+        let id = issue["id"].as_str().unwrap();
+        let (_, events) = server.api_get(&token, &format!("/api/0/issues/{id}/events/"));
+        let mut paths = vec![format!("/issues/{id}/"), format!("/issues/{id}/events/")];
+        for e in events.as_array().unwrap() {
+            paths.push(format!(
+                "/issues/{id}/?event={}",
+                e["eventID"].as_str().unwrap()
+            ));
+        }
+        for path in paths {
+            let (status, body) = dashboard_get(&server, &cookie, &path);
+            assert_eq!(status, 200, "{path}: {body}");
+            pages += 1;
+        }
+    }
+    assert!(pages > 60, "only {pages} pages drawn");
+    let (status, list) = dashboard_get(&server, &cookie, "/issues/?query=ZeroDivisionError");
+    assert_eq!(status, 200);
+    assert!(list.contains("ZeroDivisionError: division by zero"));
 }

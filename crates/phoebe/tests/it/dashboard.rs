@@ -590,6 +590,23 @@ fn live_updates_stream_new_events_and_end_at_shutdown() {
         (Some(1), Some(1))
     );
 
+    // A change through the API reaches open pages too.
+    let token = server.token();
+    let (_, issues) = server.api_get(&token, "/api/0/projects/phoebe/default/issues/");
+    let id = issues[0]["id"].as_str().unwrap().to_string();
+    let r = ureq::put(&format!("{}/api/0/issues/{id}/", server.url))
+        .set("Authorization", &format!("Bearer {token}"))
+        .set("Content-Type", "application/json")
+        .send_string(r#"{"status": "resolved"}"#);
+    assert_eq!(r.unwrap().status(), 200);
+    let update = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("data: "))
+        .expect("an update within 15 s");
+    let data: serde_json::Value = serde_json::from_str(&update["data: ".len()..]).unwrap();
+    assert_eq!(data["issueChanges"].as_u64(), Some(1));
+
     // An open stream does not hold up a graceful shutdown.
     let started = std::time::Instant::now();
     assert_eq!(server.stop(), 0);

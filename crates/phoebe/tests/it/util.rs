@@ -375,3 +375,32 @@ pub fn phoebe_with_password(
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Logs in to the dashboard as the admin; returns the `Cookie` header value.
+pub fn dashboard_cookie(server: &Server) -> String {
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let resp = agent
+        .post(&format!("{}/login", server.url))
+        .send_form(&[("login", "admin"), ("password", ADMIN_PASSWORD)])
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    resp.header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// GETs a dashboard page with a session cookie; returns status and body.
+pub fn dashboard_get(server: &Server, cookie: &str, path: &str) -> (u16, String) {
+    let r = ureq::get(&format!("{}{path}", server.url))
+        .set("Cookie", cookie)
+        .call();
+    let resp = match r {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{path}: {e}"),
+    };
+    (resp.status(), resp.into_string().unwrap_or_default())
+}
