@@ -57,7 +57,10 @@ struct IssuePage {
     last_seen: String,
     first_seen_exact: String,
     last_seen_exact: String,
+    /// Hourly events over the last day.
     spark: String,
+    /// Daily events over the last 30 days.
+    spark_month: String,
     shown: Option<Shown>,
     tags: Vec<TagGroup>,
     grouping_variant: String,
@@ -192,7 +195,11 @@ pub async fn detail(
                 None => None,
             };
             let tags = ops.issue_tags(id)?;
-            let stats = ops.issue_stats(&[id], 86_400_000, 3_600_000)?;
+            const DAY_MS: i64 = 86_400_000;
+            let stats = (
+                ops.issue_stats(&[id], DAY_MS, 3_600_000)?,
+                ops.issue_stats(&[id], 30 * DAY_MS, DAY_MS)?,
+            );
             let activity = ops.activity(id)?;
             let users: Vec<String> = ops
                 .users()?
@@ -216,10 +223,13 @@ pub async fn detail(
         environment: tag_of(&event, "environment"),
         event,
     });
-    let spark = stats
-        .first()
-        .map(|(_, s)| format::sparkline(s, 240, 40))
-        .unwrap_or_default();
+    let chart = |series: &[(i64, crate::ops::Series)]| {
+        series
+            .first()
+            .map(|(_, s)| format::sparkline(s, 240, 40))
+            .unwrap_or_default()
+    };
+    let (spark, spark_month) = (chart(&stats.0), chart(&stats.1));
     page(&IssuePage {
         viewer,
         short_id: short_id(&project.slug, issue.short_id),
@@ -229,6 +239,7 @@ pub async fn detail(
         first_seen_exact: format::exact(issue.first_seen_ms),
         last_seen_exact: format::exact(issue.last_seen_ms),
         spark,
+        spark_month,
         grouping_variant: shown
             .as_ref()
             .map(|s| s.event.grouping_variant.clone())

@@ -194,6 +194,13 @@ fn login_sessions_csrf_and_triage() {
         "{}",
         page.body
     );
+    let month = page.body.split(r#"<div id="month-chart">"#).nth(1).unwrap();
+    let month = &month[..month.find("</div>").unwrap()];
+    assert_eq!(
+        month.matches("<rect").count(),
+        1,
+        "one day with events: {month}"
+    );
 
     // Bulk actions take every selected issue.
     let id_strings: Vec<String> = ids.iter().map(i64::to_string).collect();
