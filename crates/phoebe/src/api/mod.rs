@@ -265,13 +265,8 @@ async fn project_keys(
 ) -> Result<Json<Value>, ApiError> {
     let keys = blocking(&state, move |ops| {
         let p = ops.project(&org, &project)?;
-        let all = ops.projects()?;
-        let keys = all
-            .into_iter()
-            .find(|(q, _)| q.id == p.id)
-            .map(|(_, k)| k)
-            .unwrap_or_default();
-        Ok(keys
+        Ok(ops
+            .project_keys(&p)?
             .iter()
             .map(|k| json::key(k, &ops.dsn(k)))
             .collect::<Vec<_>>())

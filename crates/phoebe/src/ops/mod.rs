@@ -304,6 +304,11 @@ impl Ops {
             .collect()
     }
 
+    /// A project's DSN keys.
+    pub fn project_keys(&self, project: &Project) -> OpsResult<Vec<ProjectKey>> {
+        Ok(self.store.project_keys(project.id)?)
+    }
+
     /// One project by organization and slug (or id).
     pub fn project(&self, org: &str, project: &str) -> OpsResult<Project> {
         Ok(self.store.project_by_slug(org, project)?)
@@ -531,20 +536,6 @@ impl Ops {
     pub fn issue_tags(&self, id: i64) -> OpsResult<Vec<TagCount>> {
         self.store.issue(id)?;
         Ok(self.store.issue_tags(id, 10)?)
-    }
-
-    /// Changes an issue's status on behalf of `actor` (recorded in its activity).
-    pub fn set_issue_status(
-        &self,
-        id: i64,
-        status: &str,
-        actor: Option<&User>,
-    ) -> OpsResult<Issue> {
-        let change = triage::IssueChange {
-            status: Some(status.to_string()),
-            ..Default::default()
-        };
-        self.change_issue(id, actor, &change)
     }
 
     /// Events of an issue, newest first, from a cursor; with the previous and next cursors

@@ -153,8 +153,6 @@ pub struct Session {
     pub user: User,
     /// The token every form of this session must carry.
     pub csrf: String,
-    /// When it ends, ms.
-    pub expires_ms: i64,
 }
 
 /// Triage state of an issue.

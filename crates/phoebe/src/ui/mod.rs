@@ -198,6 +198,23 @@ fn page(t: &impl Template) -> Result<Response, UiError> {
     Ok((html_headers(), Html(t.render()?)).into_response())
 }
 
+/// Renders a template as a page with a status other than 200: a form shown again with its
+/// error, a refused login.
+fn page_with_status(status: StatusCode, t: &impl Template) -> Result<Response, UiError> {
+    let mut r = page(t)?;
+    *r.status_mut() = status;
+    Ok(r)
+}
+
+/// 400 when a form comes back with an error, else 200.
+fn form_status(error: &Option<String>) -> StatusCode {
+    if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    }
+}
+
 /// Runs a blocking operation off the async workers.
 async fn blocking<T: Send + 'static>(
     state: &Arc<UiState>,

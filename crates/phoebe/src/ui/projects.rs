@@ -3,12 +3,12 @@
 
 use askama::Template;
 use axum::extract::Path;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::format::{self, url_encode};
 use super::session::{check_form, Form, Viewer};
-use super::{blocking, page, Shared, UiError};
+use super::{blocking, form_status, page, page_with_status, Shared, UiError};
 use crate::ops::{OpsError, ProjectSummary};
 use crate::store::{Project, ProjectKey};
 
@@ -85,13 +85,14 @@ pub async fn create(
                 Ok(rows(ops.project_summaries()?, |k| ops.dsn(k)))
             })
             .await?;
-            let mut r = page(&ProjectsPage {
-                viewer,
-                rows,
-                error: Some(error),
-            })?;
-            *r.status_mut() = axum::http::StatusCode::BAD_REQUEST;
-            Ok(r)
+            page_with_status(
+                StatusCode::BAD_REQUEST,
+                &ProjectsPage {
+                    viewer,
+                    rows,
+                    error: Some(error),
+                },
+            )
         }
     }
 }
@@ -184,12 +185,7 @@ async fn settings_page(
 ) -> Result<Response, UiError> {
     let (project, keys) = blocking(&state.0, move |ops| {
         let project = ops.find_project(&slug)?;
-        let keys = ops
-            .projects()?
-            .into_iter()
-            .find(|(p, _)| p.id == project.id)
-            .map(|(_, k)| k)
-            .unwrap_or_default();
+        let keys = ops.project_keys(&project)?;
         let now = chrono::Utc::now().timestamp_millis();
         let keys: Vec<KeyRow> = keys
             .into_iter()
@@ -208,20 +204,16 @@ async fn settings_page(
         .map_or("<create an active key first>".to_string(), |k| {
             k.dsn.clone()
         });
-    let status = if error.is_some() {
-        axum::http::StatusCode::BAD_REQUEST
-    } else {
-        axum::http::StatusCode::OK
-    };
-    let mut r = page(&ProjectPage {
-        viewer,
-        project,
-        keys,
-        snippets: snippets(&dsn),
-        error,
-    })?;
-    *r.status_mut() = status;
-    Ok(r)
+    page_with_status(
+        form_status(&error),
+        &ProjectPage {
+            viewer,
+            project,
+            keys,
+            snippets: snippets(&dsn),
+            error,
+        },
+    )
 }
 
 pub async fn settings(
@@ -255,9 +247,9 @@ pub async fn change(
         let project = ops.find_project(&target)?;
         let key_of_project = |key: &str| -> Result<(), OpsError> {
             let ours = ops
-                .projects()?
-                .into_iter()
-                .any(|(p, keys)| p.id == project.id && keys.iter().any(|k| k.public_key == key));
+                .project_keys(&project)?
+                .iter()
+                .any(|k| k.public_key == key);
             if ours {
                 Ok(())
             } else {

@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 use askama::Template;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{blocking, page, Shared, UiError, UiState};
+use super::{blocking, page, page_with_status, Shared, UiError, UiState};
 use crate::ops::session::SESSION_TTL_MS;
 use crate::ops::OpsError;
 use crate::store::User;
@@ -249,24 +249,24 @@ pub async fn log_in(
     let password = form.get("password").unwrap_or("").to_string();
     let next = safe_next(form.get("next"));
     let ip = addr.ip();
-    let again = |error: String| {
-        let mut r = page(&LoginPage {
+    let again = |status, error: String| {
+        let form = LoginPage {
             next: next.clone(),
             login: login.clone(),
             error: Some(error),
-        })?;
-        *r.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
-        Ok::<_, UiError>(r)
+        };
+        page_with_status(status, &form)
     };
     if let Some(wait) = state.throttle.wait(ip, &login) {
         let minutes = wait.as_secs().div_ceil(60);
         tracing::warn!(%ip, login, "login throttled after repeated failures");
-        let mut r = again(format!(
-            "Too many failed attempts. Wait {minutes} minute(s), or ask an admin to run \
-             `phoebe user reset-password {login}`."
-        ))?;
-        *r.status_mut() = axum::http::StatusCode::TOO_MANY_REQUESTS;
-        return Ok(r);
+        return again(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "Too many failed attempts. Wait {minutes} minute(s), or ask an admin to run \
+                 `phoebe user reset-password {login}`."
+            ),
+        );
     }
     let (l, p) = (login.clone(), password);
     match blocking(&state, move |ops| Ok(ops.log_in(&l, &p))).await? {
@@ -278,7 +278,7 @@ pub async fn log_in(
         }
         Err(OpsError::Invalid(msg)) => {
             state.throttle.failed(ip, &login);
-            again(format!("{}.", capitalize(&msg)))
+            again(StatusCode::UNAUTHORIZED, format!("{}.", capitalize(&msg)))
         }
         Err(e) => Err(e.into()),
     }

@@ -2,11 +2,11 @@
 //! reset passwords. Owners only; the same operations are `phoebe user ...` on the server.
 
 use askama::Template;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::session::{check_form, Form, Viewer};
-use super::{blocking, page, Shared, UiError};
+use super::{blocking, form_status, page_with_status, Shared, UiError};
 use crate::ops::OpsError;
 use crate::store::User;
 
@@ -36,19 +36,15 @@ async fn render(
         Ok(ops.users_with_roles()?)
     })
     .await?;
-    let status = if error.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
-    let mut r = page(&UsersPage {
-        viewer,
-        users,
-        error,
-        notice,
-    })?;
-    *r.status_mut() = status;
-    Ok(r)
+    page_with_status(
+        form_status(&error),
+        &UsersPage {
+            viewer,
+            users,
+            error,
+            notice,
+        },
+    )
 }
 
 pub async fn list(state: Shared, viewer: Viewer) -> Result<Response, UiError> {

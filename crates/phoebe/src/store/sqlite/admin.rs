@@ -404,7 +404,7 @@ pub fn create_session(
 
 pub fn session(c: &Connection, id_hash: &str) -> StoreResult<Option<Session>> {
     Ok(c.query_row(
-        "SELECT u.id, u.login, u.password_hash, u.is_active, s.csrf, s.expires_ms
+        "SELECT u.id, u.login, u.password_hash, u.is_active, s.csrf
          FROM sessions s JOIN users u ON u.id = s.user_id
          WHERE s.id_hash = ?1 AND u.is_active = 1 AND s.expires_ms > ?2",
         params![id_hash, now_ms()],
@@ -412,7 +412,6 @@ pub fn session(c: &Connection, id_hash: &str) -> StoreResult<Option<Session>> {
             Ok(Session {
                 user: user_row(r)?,
                 csrf: r.get(4)?,
-                expires_ms: r.get(5)?,
             })
         },
     )
