@@ -72,7 +72,9 @@ pub enum DecodeError {
 }
 
 /// Reads in chunks, asking `charge` before keeping each one, so a caller can bound the memory of
-/// all decoders running at once, not only of this one.
+/// all decoders running at once, not only of this one. Decodes straight into the output: no
+/// scratch buffer to zero and copy from, and with a good `size_hint` no regrowth either (decoded
+/// bodies wait in memory for digest, where a doubled capacity would be memory nobody counted).
 fn read_capped(
     mut reader: impl Read,
     cap: u64,
@@ -80,13 +82,15 @@ fn read_capped(
     size_hint: usize,
     charge: &mut dyn FnMut(usize) -> bool,
 ) -> Result<Vec<u8>, DecodeError> {
-    const CHUNK: usize = 64 * 1024;
-    let mut out = Vec::with_capacity(size_hint.min(cap as usize).min(1 << 20));
-    let mut chunk = vec![0u8; CHUNK];
+    const CHUNK: u64 = 64 * 1024;
+    // The hint is the client's word: never reserve more than the cap, nor more than a request's
+    // worth of uncharged memory.
+    let mut out = Vec::with_capacity(size_hint.min(cap as usize).min(MAX_UNCHARGED_HINT));
     loop {
-        let n = match reader.read(&mut chunk) {
-            Ok(0) => return Ok(out),
-            Ok(n) => n,
+        let before = out.len();
+        match (&mut reader).take(CHUNK).read_to_end(&mut out) {
+            Ok(0) => break,
+            Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 return Err(DecodeError::Corrupt {
@@ -94,15 +98,28 @@ fn read_capped(
                     reason: e.to_string(),
                 })
             }
-        };
-        if (out.len() + n) as u64 > cap {
+        }
+        if out.len() as u64 > cap {
             return Err(DecodeError::TooLarge { cap });
         }
-        if !charge(n) {
+        if !charge(out.len() - before) {
             return Err(DecodeError::OverBudget);
         }
-        out.extend_from_slice(&chunk[..n]);
     }
+    if out.capacity() - out.len() > out.len() / 8 {
+        out.shrink_to_fit();
+    }
+    Ok(out)
+}
+
+/// Most memory a size hint may reserve before any decoded byte is charged to the budget.
+const MAX_UNCHARGED_HINT: usize = 1 << 20;
+
+/// The decoded size of a gzip body: its trailer's ISIZE (the size modulo 2^32 of the last
+/// member; SDKs send one member). Only a hint, since a client can write anything there.
+fn gzip_size_hint(input: &[u8]) -> Option<usize> {
+    let trailer: [u8; 4] = input.get(input.len().checked_sub(4)?..)?.try_into().ok()?;
+    (input.len() >= 18).then(|| u32::from_le_bytes(trailer) as usize)
 }
 
 /// A zlib stream starts with a CMF/FLG pair whose 16-bit value is a multiple of 31 and whose
@@ -123,7 +140,7 @@ pub fn decode_metered(
     cap: u64,
     charge: &mut dyn FnMut(usize) -> bool,
 ) -> Result<Vec<u8>, DecodeError> {
-    let hint = input.len() * 4;
+    let hint = input.len().saturating_mul(4);
     match encoding {
         Encoding::Identity => {
             if input.len() as u64 > cap {
@@ -138,7 +155,7 @@ pub fn decode_metered(
             flate2::read::MultiGzDecoder::new(input),
             cap,
             "gzip",
-            hint,
+            gzip_size_hint(input).unwrap_or(hint),
             charge,
         ),
         Encoding::Deflate if looks_like_zlib(input) => read_capped(
@@ -283,6 +300,41 @@ mod tests {
             assert_eq!(Encoding::from_header(v), Encoding::Identity);
         }
         assert_eq!(Encoding::from_header(Some(" X-GZIP ")), Encoding::Gzip);
+    }
+
+    #[test]
+    fn decoded_bodies_carry_little_spare_capacity() {
+        // Decoded bodies wait in memory for digest; spare capacity would be uncounted memory.
+        let data: Vec<u8> = (0..300_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        let mut br = Vec::new();
+        brotli::CompressorWriter::new(&mut br, 4096, 5, 22)
+            .write_all(&data)
+            .unwrap();
+        for (enc, body) in [(Encoding::Gzip, gzip(&data)), (Encoding::Brotli, br)] {
+            let out = decode(enc, &body, 10 << 20).unwrap();
+            assert_eq!(out, data, "{enc:?}");
+            assert!(out.capacity() <= out.len() + out.len() / 8, "{enc:?}");
+        }
+    }
+
+    #[test]
+    fn a_lying_gzip_size_trailer_is_only_a_hint() {
+        let data = b"{\"hello\": \"world\"}".repeat(100);
+        for isize in [0u32, 1, u32::MAX] {
+            let mut body = gzip(&data);
+            let n = body.len();
+            body[n - 4..].copy_from_slice(&isize.to_le_bytes());
+            // flate2 checks the trailer, so the lie is caught; it must not panic nor reserve
+            // more than the cap on the way.
+            assert!(matches!(
+                decode(Encoding::Gzip, &body, 4096),
+                Err(DecodeError::Corrupt { .. })
+            ));
+        }
+        assert_eq!(gzip_size_hint(&gzip(&data)), Some(data.len()));
+        assert_eq!(gzip_size_hint(b"short"), None);
     }
 
     #[test]

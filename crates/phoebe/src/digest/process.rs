@@ -42,7 +42,7 @@ const MAX_KNOWN_HASHES: usize = 100_000;
 pub struct Processor {
     options: ProcessOptions,
     compressor: zstd::bulk::Compressor<'static>,
-    known_hashes: std::collections::HashSet<(i64, String)>,
+    known_hashes: foldhash::HashSet<(i64, String)>,
     dictionary: DictionaryState,
 }
 
@@ -153,7 +153,11 @@ impl Processor {
                     item_type: UNREADABLE_ITEM_TYPE.into(),
                     filename: Some(reason),
                     received_ms: c.entry.received_ms,
-                    payload: c.entry.body.to_vec(),
+                    // The inbox hands over only the decoded body when it has one.
+                    payload: match &c.entry.decoded {
+                        Some(decoded) => decoded.to_vec(),
+                        None => c.entry.body.to_vec(),
+                    },
                 });
             }
             batch.last_inbox_id = c.id;
@@ -180,8 +184,8 @@ impl Processor {
 /// Payload bytes one store batch may carry.
 pub const MAX_BATCH_BYTES: usize = 32 << 20;
 
-/// Kept-item type of an inbox entry digest could not read: its raw body is set aside (with the
-/// reason as its file name) instead of being lost.
+/// Kept-item type of an inbox entry digest could not read: its body (decoded, if ingest had
+/// decoded it) is set aside with the reason as its file name, instead of being lost.
 pub const UNREADABLE_ITEM_TYPE: &str = "phoebe.unreadable";
 
 #[derive(serde::Deserialize, Default)]
@@ -535,6 +539,35 @@ mod tests {
             zstd::zstd_safe::get_dict_id_from_frame(&third.events[0].payload_zstd).map(|i| i.get()),
             Some(dict_id)
         );
+    }
+
+    #[test]
+    fn an_unreadable_entry_is_set_aside_not_lost() {
+        let options = ProcessOptions {
+            max_body_bytes: 1 << 20,
+            zstd_level: 3,
+            bounds: EventBounds::default(),
+        };
+        let mut processor = Processor::new(options, None).unwrap();
+        // Read back from disk (gzip that is not gzip), and handed over decoded (no envelope).
+        let mut entries = claimed(vec![b"not gzip".to_vec(), Vec::new()]);
+        entries[1].entry.decoded = Some(bytes::Bytes::from_static(b"\xff not an envelope"));
+        let (batch, stats) = processor.build_batch(&entries);
+        assert_eq!(stats.failed, 2);
+        assert!(batch.events.is_empty());
+        let kept: Vec<(&str, &[u8])> = batch
+            .kept
+            .iter()
+            .map(|k| (k.item_type.as_str(), k.payload.as_slice()))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                (UNREADABLE_ITEM_TYPE, &b"not gzip"[..]),
+                (UNREADABLE_ITEM_TYPE, &b"\xff not an envelope"[..])
+            ]
+        );
+        assert_eq!(batch.last_inbox_id, entries[1].id);
     }
 
     #[test]

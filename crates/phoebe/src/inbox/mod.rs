@@ -54,7 +54,7 @@ pub struct Entry {
     pub encoding: Option<String>,
     /// Extra request facts digest needs (e.g. the security endpoint's release/environment query).
     pub meta: Option<String>,
-    /// The body bytes.
+    /// The body bytes. Left empty by [`Inbox::claim`] when `decoded` is set.
     pub body: Bytes,
     /// The body already decoded by ingest, if it has it. Never written to disk: it is handed to
     /// digest in memory (bounded by [`MAX_DECODED_BYTES`]) so the common path decodes once.
@@ -70,7 +70,7 @@ pub const MAX_DECODED_BYTES: usize = 32 << 20;
 /// Decoded bodies by inbox id, bounded in total size.
 #[derive(Default)]
 struct DecodedCache {
-    bodies: std::collections::HashMap<i64, Bytes>,
+    bodies: foldhash::HashMap<i64, Bytes>,
     bytes: usize,
 }
 
@@ -223,13 +223,14 @@ impl Inbox {
     /// [`MAX_CLAIM_BYTES`] (but always at least one), so a batch of huge envelopes stays bounded.
     pub fn claim(&self, after_id: i64, limit: usize) -> anyhow::Result<Vec<Claimed>> {
         let conn = self.reader.lock().unwrap_or_else(|p| p.into_inner());
+        // Bodies are read only for entries whose decoded copy is not in memory: the usual path
+        // never needs the stored bytes, and copying them out was a measurable part of digest.
         let mut st = conn.prepare_cached(
-            "SELECT id, project_id, received_ms, kind, client_ip, encoding, meta, body FROM inbox
-             WHERE id > ?1 ORDER BY id LIMIT ?2",
+            "SELECT id, project_id, received_ms, kind, client_ip, encoding, meta, length(body)
+             FROM inbox WHERE id > ?1 ORDER BY id LIMIT ?2",
         )?;
         let rows = st.query_map(params![after_id, limit as i64], |r| {
-            let body: Vec<u8> = r.get(7)?;
-            Ok(Claimed {
+            let claimed = Claimed {
                 id: r.get(0)?,
                 entry: Entry {
                     project_id: r.get(1)?,
@@ -238,27 +239,39 @@ impl Inbox {
                     client_ip: r.get(4)?,
                     encoding: r.get(5)?,
                     meta: r.get(6)?,
-                    body: Bytes::from(body),
+                    body: Bytes::new(),
                     decoded: None,
                 },
-            })
+            };
+            Ok((claimed, r.get::<_, i64>(7)? as usize))
         })?;
         let mut claimed: Vec<Claimed> = Vec::new();
         let mut bytes = 0usize;
         for row in rows {
-            let row = row?;
-            bytes += row.entry.body.len();
+            let (row, len) = row?;
+            bytes += len;
             claimed.push(row);
             if bytes > MAX_CLAIM_BYTES {
                 break;
             }
         }
-        let mut cache = self.decoded.lock().unwrap_or_else(|p| p.into_inner());
-        for c in &mut claimed {
-            if let Some(body) = cache.bodies.remove(&c.id) {
-                cache.bytes -= body.len();
-                c.entry.decoded = Some(body);
+        let mut missing = Vec::new();
+        {
+            let mut cache = self.decoded.lock().unwrap_or_else(|p| p.into_inner());
+            for c in &mut claimed {
+                match cache.bodies.remove(&c.id) {
+                    Some(body) => {
+                        cache.bytes -= body.len();
+                        c.entry.decoded = Some(body);
+                    }
+                    None => missing.push(c),
+                }
             }
+        }
+        let mut body_of = conn.prepare_cached("SELECT body FROM inbox WHERE id = ?1")?;
+        for c in missing {
+            let body: Vec<u8> = body_of.query_row([c.id], |r| r.get(0))?;
+            c.entry.body = Bytes::from(body);
         }
         Ok(claimed)
     }
@@ -304,6 +317,12 @@ impl Inbox {
             conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         }
         Ok(())
+    }
+
+    /// Empties the read side's page cache (see [`crate::store::Store::release_memory`]).
+    pub fn release_memory(&self) -> anyhow::Result<()> {
+        let conn = self.reader.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(crate::store::sqlite::shrink_memory(&conn)?)
     }
 
     /// Waits until something new is committed or `timeout` passes.
