@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 
+use crate::memory::status_kib;
+
 /// Options of `phoebe bench`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
@@ -201,20 +203,6 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
-/// A field of /proc/<pid>/status in KiB (VmRSS, VmHWM).
-fn status_kib(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| {
-        l.strip_prefix(field)?
-            .trim_start_matches(':')
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .ok()
-    })
-}
-
 fn percentile(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -248,7 +236,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let digested_before = server_metric(&agent, &base, "phoebe_digest_events_stored_total")?;
     let size_before = server_metric(&agent, &base, "phoebe_store_size_bytes")?;
     let cpu_before = args.server_pid.and_then(cpu_seconds);
-    let rss_idle = args.server_pid.and_then(|p| status_kib(p, "VmRSS"));
+    let rss_idle = args.server_pid.and_then(|p| status_kib(Some(p), "VmRSS"));
     let auth = format!(
         "Sentry sentry_version=7, sentry_client=phoebe-bench/1, sentry_key={}",
         dsn.public_key
@@ -340,7 +328,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     };
     let e2e_secs = start.elapsed().as_secs_f64();
     let cpu_after = args.server_pid.and_then(cpu_seconds);
-    let rss_peak = args.server_pid.and_then(|p| status_kib(p, "VmHWM"));
+    let rss_peak = args.server_pid.and_then(|p| status_kib(Some(p), "VmHWM"));
     let size_after = server_metric(&agent, &base, "phoebe_store_size_bytes")?;
     latencies.sort_unstable();
 

@@ -10,6 +10,7 @@ pub mod config;
 pub mod digest;
 pub mod inbox;
 pub mod ingest;
+pub mod memory;
 pub mod ops;
 pub mod quota;
 pub mod retention;

@@ -115,6 +115,8 @@ fn run(
     };
     let mut claimed_through = watermark;
     let mut seen = 0u64;
+    let mut idle_since: Option<std::time::Instant> = None;
+    let mut released = true;
     while !stop.load(Ordering::SeqCst) {
         let claimed = match inbox.claim(claimed_through, batch_size) {
             Ok(c) => c,
@@ -128,9 +130,15 @@ fn run(
             if let Err(e) = inbox.shrink_if_drained() {
                 tracing::warn!(error = %e, "could not return the inbox's free space to the disk");
             }
+            let idle = *idle_since.get_or_insert_with(std::time::Instant::now);
+            if !released && idle.elapsed() >= RELEASE_MEMORY_AFTER_IDLE {
+                release_memory(&*store, &inbox);
+                released = true;
+            }
             inbox.wait(&mut seen, Duration::from_millis(500));
             continue;
         }
+        (idle_since, released) = (None, false);
         let started = std::time::Instant::now();
         let (batch, stats) = processor.build_batch(&claimed);
         metrics
@@ -145,6 +153,29 @@ fn run(
     }
     drop(to_writer);
     let _ = writer.join();
+}
+
+/// How long digest waits without work before handing a burst's memory back: long enough that
+/// steady traffic never pays for refilling caches, short enough that a quiet server is small.
+const RELEASE_MEMORY_AFTER_IDLE: Duration = Duration::from_secs(10);
+
+/// Empties the database page caches and returns freed heap to the OS.
+fn release_memory(store: &dyn Store, inbox: &Inbox) {
+    let resident_mb =
+        || crate::memory::status_kib(None, "VmRSS").map_or(-1.0, |kb| kb as f64 / 1024.0);
+    let before = resident_mb();
+    if let Err(e) = store.release_memory() {
+        tracing::warn!(error = %e, "could not empty the store's page cache");
+    }
+    if let Err(e) = inbox.release_memory() {
+        tracing::warn!(error = %e, "could not empty the inbox's page cache");
+    }
+    crate::memory::return_freed_memory();
+    tracing::info!(
+        before_mb = before,
+        after_mb = resident_mb(),
+        "digest is idle: handed cached memory back"
+    );
 }
 
 /// Applies batches in order; a failed batch is retried until it lands, so nothing is skipped.

@@ -196,4 +196,7 @@ pub trait Store: Send + Sync + 'static {
     fn size_bytes(&self) -> StoreResult<u64>;
     /// Cheap liveness check of the database.
     fn ping(&self) -> StoreResult<()>;
+    /// Hands cached database pages back (called once digest has been idle a while), so a
+    /// server between bursts does not keep a burst's memory.
+    fn release_memory(&self) -> StoreResult<()>;
 }

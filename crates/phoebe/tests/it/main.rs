@@ -10,6 +10,7 @@ mod crash;
 mod dashboard;
 mod disk_full;
 mod ingest_errors;
+mod memory;
 mod quotas;
 mod sdks;
 mod triage;

@@ -199,16 +199,27 @@ impl Server {
     /// Waits up to 10 s for a log line containing `needle` (lines reach the test through a
     /// reader thread, so a line written just now may not have arrived yet).
     pub fn wait_for_log(&self, needle: &str) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        self.wait_for_log_line(needle, Duration::from_secs(10))
+            .is_some()
+    }
+
+    /// The first log line containing `needle` within `wait`.
+    pub fn wait_for_log_line(&self, needle: &str, wait: Duration) -> Option<String> {
+        let deadline = Instant::now() + wait;
         while let Ok(line) = self
             ._stderr
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
         {
             if line.contains(needle) {
-                return true;
+                return Some(line);
             }
         }
-        false
+        None
+    }
+
+    /// The server's resident memory in MB.
+    pub fn rss_mb(&self) -> f64 {
+        phoebe::memory::status_kib(Some(self.child.id()), "VmRSS").unwrap() as f64 / 1024.0
     }
 
     /// SIGTERM and wait; returns the exit code.

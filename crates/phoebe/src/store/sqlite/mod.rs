@@ -436,6 +436,17 @@ impl Store for SqliteStore {
     fn ping(&self) -> StoreResult<()> {
         self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
     }
+
+    fn release_memory(&self) -> StoreResult<()> {
+        self.write(|c| shrink_memory(c))?;
+        let pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        pool.iter().try_for_each(shrink_memory)
+    }
+}
+
+/// Empties a connection's page cache; pages are read again (from the OS cache) when needed.
+pub(crate) fn shrink_memory(conn: &Connection) -> StoreResult<()> {
+    Ok(conn.execute_batch("PRAGMA shrink_memory")?)
 }
 
 #[cfg(test)]
