@@ -1,7 +1,6 @@
 //! The `phoebe` binary: parse the command line, start logging, run, map errors to an exit code.
 
 fn main() -> std::process::ExitCode {
-    phoebe::memory::tune_malloc();
     phoebe::telemetry::init_logging();
     match phoebe::cli::main() {
         Ok(code) => code,

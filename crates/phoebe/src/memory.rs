@@ -3,7 +3,7 @@
 
 /// Tunes glibc malloc for a server whose memory comes in bursts. Settings already given in the
 /// environment (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`) win. Call before any other
-/// thread starts.
+/// thread starts (`phoebe serve` calls it before its runtime exists).
 ///
 /// - Arenas: glibc gives threads that allocate their own arena (up to eight per core), and
 ///   each keeps what it freed. Measured with `phoebe bench` (100,000 events, 1,000 issues):
@@ -18,8 +18,8 @@
 pub fn tune_malloc() {
     let set = |variable: &str, param: libc::c_int, value: libc::c_int| {
         if std::env::var_os(variable).is_none() {
-            // SAFETY: mallopt only adjusts allocator settings; the caller runs it before any
-            // other thread exists.
+            // SAFETY: mallopt only adjusts allocator settings; it runs before the server
+            // starts any other thread.
             #[allow(unsafe_code)]
             unsafe {
                 libc::mallopt(param, value);

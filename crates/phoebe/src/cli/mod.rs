@@ -438,6 +438,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn serve(mut config: Config) -> anyhow::Result<()> {
+    // Before the runtime starts its threads. Only the server: the benchmark's generator
+    // allocates a gzip encoder's 300 KiB per body, which the mmap threshold would turn into
+    // an mmap, page faults and munmap each.
+    crate::memory::tune_malloc();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
