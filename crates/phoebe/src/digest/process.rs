@@ -44,6 +44,11 @@ pub struct Processor {
     compressor: zstd::bulk::Compressor<'static>,
     known_hashes: foldhash::HashSet<(i64, String)>,
     dictionary: DictionaryState,
+    /// Reused for every event's JSON and its zstd frame. `Compressor::compress` would return
+    /// the frame in a vector sized for the worst case (larger than the JSON): ten times the
+    /// frame's size, held by the batch and freed by the store thread.
+    json_buf: Vec<u8>,
+    zstd_buf: Vec<u8>,
 }
 
 /// Payloads are compressed with a zstd dictionary trained on this installation's own first
@@ -85,7 +90,34 @@ impl Processor {
             compressor,
             known_hashes: Default::default(),
             dictionary,
+            json_buf: Vec::new(),
+            zstd_buf: Vec::new(),
         })
+    }
+
+    /// The payload as JSON in a zstd frame, in a vector of exactly its size.
+    fn compress_payload(&mut self, payload: &serde_json::Value) -> Vec<u8> {
+        let mut json = std::mem::take(&mut self.json_buf);
+        json.clear();
+        // Writing a Value into memory cannot fail.
+        let _ = serde_json::to_writer(&mut json, payload);
+        self.sample_for_dictionary(&json);
+        self.zstd_buf.clear();
+        self.zstd_buf
+            .reserve(zstd::zstd_safe::compress_bound(json.len()));
+        let frame = match self
+            .compressor
+            .compress_to_buffer(&json, &mut self.zstd_buf)
+        {
+            Ok(_) => self.zstd_buf.to_vec(),
+            Err(e) => {
+                // As before this buffer existed: zstd does not fail on memory it was given.
+                tracing::warn!(error = %e, "compressing an event failed; it is stored without its payload");
+                Vec::new()
+            }
+        };
+        self.json_buf = json;
+        frame
     }
 
     /// Keeps `raw` as a training sample; with enough of them, trains the dictionary and switches
@@ -399,9 +431,7 @@ impl Processor {
                 obj.insert("errors".into(), serde_json::Value::Array(errors));
             }
         }
-        let raw = serde_json::to_vec(&payload).unwrap_or_default();
-        self.sample_for_dictionary(&raw);
-        let payload_zstd = self.compressor.compress(&raw).unwrap_or_default();
+        let payload_zstd = self.compress_payload(&payload);
         let metadata = match &summary.ty {
             Some(_) => serde_json::json!({
                 "type": summary.ty, "value": summary.value, "filename": summary.filename, "function": summary.function,
@@ -497,6 +527,11 @@ mod tests {
         let entries = claimed(crate::bench::sample_bodies(DICT_SAMPLES + 200, 10));
         let (first, _) = processor.build_batch(&entries[..DICT_SAMPLES - 1]);
         assert!(first.new_dict.is_none());
+        // Frames are held until the store has them: no worst-case capacity around them.
+        assert!(first
+            .events
+            .iter()
+            .all(|e| e.payload_zstd.capacity() == e.payload_zstd.len()));
         let plain_size: usize = first
             .events
             .iter()
