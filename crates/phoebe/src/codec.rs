@@ -71,10 +71,11 @@ pub enum DecodeError {
     },
 }
 
-/// Reads in chunks, asking `charge` before keeping each one, so a caller can bound the memory of
-/// all decoders running at once, not only of this one. Decodes straight into the output: no
-/// scratch buffer to zero and copy from, and with a good `size_hint` no regrowth either (decoded
-/// bodies wait in memory for digest, where a doubled capacity would be memory nobody counted).
+/// Reads in chunks of at most 64 KiB, charging each to `charge` before reading on, so a caller
+/// can bound the memory of all decoders running at once, not only of this one (at most one
+/// chunk per decoder is uncharged, as before). Decodes straight into the output, with no scratch
+/// buffer to copy from, and with a good `size_hint` without regrowth: decoded bodies wait in
+/// memory for digest, where a doubled capacity would be memory nobody counted.
 fn read_capped(
     mut reader: impl Read,
     cap: u64,
@@ -88,10 +89,10 @@ fn read_capped(
     let mut out = Vec::with_capacity(size_hint.min(cap as usize).min(MAX_UNCHARGED_HINT));
     loop {
         let before = out.len();
+        // read_to_end retries interrupted reads itself.
         match (&mut reader).take(CHUNK).read_to_end(&mut out) {
             Ok(0) => break,
             Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 return Err(DecodeError::Corrupt {
                     encoding,
@@ -116,10 +117,12 @@ fn read_capped(
 const MAX_UNCHARGED_HINT: usize = 1 << 20;
 
 /// The decoded size of a gzip body: its trailer's ISIZE (the size modulo 2^32 of the last
-/// member; SDKs send one member). Only a hint, since a client can write anything there.
+/// member; SDKs send one member). Only a hint, since a client can write anything there; never
+/// more than deflate's largest ratio (1032:1) allows, so a tiny body cannot reserve much.
 fn gzip_size_hint(input: &[u8]) -> Option<usize> {
     let trailer: [u8; 4] = input.get(input.len().checked_sub(4)?..)?.try_into().ok()?;
-    (input.len() >= 18).then(|| u32::from_le_bytes(trailer) as usize)
+    (input.len() >= 18)
+        .then(|| (u32::from_le_bytes(trailer) as usize).min(input.len().saturating_mul(1032)))
 }
 
 /// A zlib stream starts with a CMF/FLG pair whose 16-bit value is a multiple of 31 and whose
@@ -335,6 +338,10 @@ mod tests {
         }
         assert_eq!(gzip_size_hint(&gzip(&data)), Some(data.len()));
         assert_eq!(gzip_size_hint(b"short"), None);
+        let mut tiny = gzip(b"{}");
+        let n = tiny.len();
+        tiny[n - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(gzip_size_hint(&tiny), Some(n * 1032));
     }
 
     #[test]

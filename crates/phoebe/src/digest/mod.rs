@@ -156,7 +156,8 @@ fn run(
 }
 
 /// How long digest waits without work before handing a burst's memory back: long enough that
-/// steady traffic never pays for refilling caches, short enough that a quiet server is small.
+/// traffic with shorter gaps never pays for refilling caches, short enough that a quiet server
+/// is small soon. A trickle with longer gaps pays a few milliseconds per release.
 const RELEASE_MEMORY_AFTER_IDLE: Duration = Duration::from_secs(10);
 
 /// Empties the database page caches and returns freed heap to the OS.
@@ -171,11 +172,21 @@ fn release_memory(store: &dyn Store, inbox: &Inbox) {
         tracing::warn!(error = %e, "could not empty the inbox's page cache");
     }
     crate::memory::return_freed_memory();
-    tracing::info!(
-        before_mb = before,
-        after_mb = resident_mb(),
-        "digest is idle: handed cached memory back"
-    );
+    let after = resident_mb();
+    // Worth an operator's attention only after a burst; a trickle of events would repeat it.
+    if before - after >= 16.0 {
+        tracing::info!(
+            before_mb = before,
+            after_mb = after,
+            "digest is idle: handed cached memory back"
+        );
+    } else {
+        tracing::debug!(
+            before_mb = before,
+            after_mb = after,
+            "digest is idle: handed cached memory back"
+        );
+    }
 }
 
 /// Applies batches in order; a failed batch is retried until it lands, so nothing is skipped.

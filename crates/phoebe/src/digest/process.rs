@@ -116,7 +116,13 @@ impl Processor {
                 Vec::new()
             }
         };
-        self.json_buf = json;
+        // One huge event must not pin its buffers for good.
+        if json.capacity() <= MAX_KEPT_BUFFER {
+            self.json_buf = json;
+        }
+        if self.zstd_buf.capacity() > MAX_KEPT_BUFFER {
+            self.zstd_buf = Vec::new();
+        }
         frame
     }
 
@@ -179,17 +185,23 @@ impl Processor {
             if let Err(reason) = self.process_entry(c, &mut batch, &mut stats) {
                 stats.failed += 1;
                 tracing::warn!(inbox_id = c.id, project_id = c.entry.project_id, %reason, "keeping an unreadable inbox entry aside");
+                // The inbox hands over only the decoded body when it has one; the file name
+                // says which form was kept.
+                let (form, payload) = match (&c.entry.decoded, &c.entry.encoding) {
+                    (Some(decoded), _) => ("decoded body".to_owned(), decoded.to_vec()),
+                    (None, Some(encoding)) => (
+                        format!("body as received, Content-Encoding {encoding}"),
+                        c.entry.body.to_vec(),
+                    ),
+                    (None, None) => ("body as received".to_owned(), c.entry.body.to_vec()),
+                };
                 batch.kept.push(KeptItem {
                     project_id: c.entry.project_id,
                     event_id: None,
                     item_type: UNREADABLE_ITEM_TYPE.into(),
-                    filename: Some(reason),
+                    filename: Some(format!("{reason} [{form}]")),
                     received_ms: c.entry.received_ms,
-                    // The inbox hands over only the decoded body when it has one.
-                    payload: match &c.entry.decoded {
-                        Some(decoded) => decoded.to_vec(),
-                        None => c.entry.body.to_vec(),
-                    },
+                    payload,
                 });
             }
             batch.last_inbox_id = c.id;
@@ -213,11 +225,15 @@ impl Processor {
     }
 }
 
+/// Largest reused serialization buffer digest keeps between events.
+const MAX_KEPT_BUFFER: usize = 256 * 1024;
+
 /// Payload bytes one store batch may carry.
 pub const MAX_BATCH_BYTES: usize = 32 << 20;
 
 /// Kept-item type of an inbox entry digest could not read: its body (decoded, if ingest had
-/// decoded it) is set aside with the reason as its file name, instead of being lost.
+/// decoded it) is set aside instead of being lost. The file name gives the reason and which
+/// form of the body was kept.
 pub const UNREADABLE_ITEM_TYPE: &str = "phoebe.unreadable";
 
 #[derive(serde::Deserialize, Default)]
@@ -602,6 +618,16 @@ mod tests {
                 (UNREADABLE_ITEM_TYPE, &b"\xff not an envelope"[..])
             ]
         );
+        assert!(batch.kept[0]
+            .filename
+            .as_deref()
+            .unwrap()
+            .ends_with("[body as received, Content-Encoding gzip]"));
+        assert!(batch.kept[1]
+            .filename
+            .as_deref()
+            .unwrap()
+            .ends_with("[decoded body]"));
         assert_eq!(batch.last_inbox_id, entries[1].id);
     }
 

@@ -197,6 +197,7 @@ pub trait Store: Send + Sync + 'static {
     /// Cheap liveness check of the database.
     fn ping(&self) -> StoreResult<()>;
     /// Hands cached database pages back (called once digest has been idle a while), so a
-    /// server between bursts does not keep a burst's memory.
+    /// server between bursts does not keep a burst's memory. Best effort: a connection in use
+    /// keeps its cache.
     fn release_memory(&self) -> StoreResult<()>;
 }

@@ -438,9 +438,11 @@ impl Store for SqliteStore {
     }
 
     fn release_memory(&self) -> StoreResult<()> {
-        self.write(|c| shrink_memory(c))?;
+        let writer = self.write(|c| shrink_memory(c));
+        // Readers checked out right now keep their cache until next time.
         let pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
-        pool.iter().try_for_each(shrink_memory)
+        let readers = pool.iter().try_for_each(shrink_memory);
+        writer.and(readers)
     }
 }
 
