@@ -130,7 +130,7 @@ pub fn issue(
         "logger": i.logger,
         "project": {"id": p.id.to_string(), "name": p.name, "slug": p.slug, "platform": p.platform},
         "permalink": format!("{public_url}/issues/{}/", i.id),
-        "numComments": 0, "isPublic": false, "shareId": null,
+        "numComments": i.num_comments, "isPublic": false, "shareId": null,
         "assignedTo": i.assignee.as_ref().map(|l| json!({"type": "user", "id": l, "name": l, "username": l})),
         "hasSeen": false, "isBookmarked": false, "isSubscribed": false,
     });

@@ -234,6 +234,8 @@ pub struct Issue {
     pub ignore_until_count: Option<i64>,
     /// Resolved "in the next release": events of this release do not re-open it.
     pub resolved_in_release: Option<String>,
+    /// Comments in its activity log.
+    pub num_comments: i64,
 }
 
 /// A change to an issue that a person makes; each is recorded in the issue's activity.

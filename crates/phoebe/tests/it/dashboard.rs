@@ -258,6 +258,11 @@ fn login_sessions_csrf_and_triage() {
     let (_, issue) = server.api_get(&token, &format!("/api/0/issues/{}/", ids[0]));
     assert!(issue["statusDetails"]["ignoreUntil"].is_string(), "{issue}");
     assert_eq!(issue["assignedTo"]["name"], "admin");
+    assert_eq!(issue["numComments"], 1);
+    let ignored = c.get("/issues/?query=is:ignored");
+    assert!(ignored
+        .body
+        .contains(r#"<span class="comments">1 comment</span>"#));
     let page = c.get(&format!("/issues/{}/", ids[0]));
     assert!(
         page.body.contains("&#60;b&#62;on it&#60;/b&#62;"),

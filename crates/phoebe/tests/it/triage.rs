@@ -158,7 +158,10 @@ fn triage_conditions_assignment_comments_merge_and_delete() {
         &["issues", "assign", &key_error.to_string(), "none"],
     );
     assert_eq!(code, 0, "{err}");
-    assert!(server.api_get(&token, &path).1["assignedTo"].is_null());
+    let (_, issue) = server.api_get(&token, &path);
+    assert!(issue["assignedTo"].is_null());
+    // The API comment and the CLI's; the refused blank one is not counted.
+    assert_eq!(issue["numComments"], 2);
 
     // The activity log has all of it, newest first.
     let (_, log) = server.api_get(&token, &format!("{path}activities/"));

@@ -8,7 +8,8 @@ use crate::store::*;
 const ISSUE_COLUMNS: &str = "i.id, i.project_id, i.short_id, i.title, i.culprit, i.kind, i.metadata, i.level, i.status,
     i.is_regression, i.first_seen_ms, i.last_seen_ms, i.times_seen, i.user_count, i.first_release, i.last_release,
     i.platform, i.logger, (SELECT login FROM users WHERE id = i.assignee_id), i.ignore_until_ms,
-    i.ignore_until_count, i.resolved_in_release";
+    i.ignore_until_count, i.resolved_in_release,
+    (SELECT count(*) FROM activity a WHERE a.issue_id = i.id AND a.kind = 'comment')";
 
 fn issue_row(r: &Row) -> rusqlite::Result<Issue> {
     let status: String = r.get(8)?;
@@ -35,6 +36,7 @@ fn issue_row(r: &Row) -> rusqlite::Result<Issue> {
         ignore_until_ms: r.get(19)?,
         ignore_until_count: r.get(20)?,
         resolved_in_release: r.get(21)?,
+        num_comments: r.get(22)?,
     })
 }
 
