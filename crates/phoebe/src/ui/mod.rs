@@ -4,7 +4,8 @@
 //! [`crate::ops`] call.
 //!
 //! Architecture invariant: `ui` calls `ops`, never `store`; every state-changing request is a
-//! POST that carries the session's CSRF token (`session::check_form`).
+//! POST that carries the session's CSRF token (`session::CheckedForm`, the extractor every
+//! form handler takes).
 
 mod assets;
 mod event_view;

@@ -3,11 +3,11 @@
 
 use askama::Template;
 use axum::extract::Path;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::format::{self, url_encode};
-use super::session::{check_form, Form, Viewer};
+use super::session::{CheckedForm, Viewer};
 use super::{blocking, form_status, page, page_with_status, Shared, UiError};
 use crate::ops::{OpsError, ProjectSummary};
 use crate::store::{Project, ProjectKey};
@@ -57,11 +57,8 @@ pub async fn list(state: Shared, viewer: Viewer) -> Result<Response, UiError> {
 /// `POST /projects/`: a new project, then its settings page (where its DSN and setup are).
 pub async fn create(
     state: Shared,
-    viewer: Viewer,
-    headers: HeaderMap,
-    form: Form,
+    CheckedForm { viewer, form }: CheckedForm,
 ) -> Result<Response, UiError> {
-    check_form(&state.0, &viewer, &form, &headers)?;
     let slug = form.get("slug").unwrap_or("").trim().to_string();
     let platform = form
         .get("platform")
@@ -228,12 +225,9 @@ pub async fn settings(
 /// `enable-key` (with `key`), `rename` (with `name`) or `delete` (with `confirm`, the slug).
 pub async fn change(
     state: Shared,
-    viewer: Viewer,
-    headers: HeaderMap,
     Path(slug): Path<String>,
-    form: Form,
+    CheckedForm { viewer, form }: CheckedForm,
 ) -> Result<Response, UiError> {
-    check_form(&state.0, &viewer, &form, &headers)?;
     let field = |name: &str| form.get(name).unwrap_or("").to_string();
     let (action, label, key, name, confirm) = (
         field("action"),

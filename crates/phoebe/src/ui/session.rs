@@ -92,14 +92,41 @@ impl Form {
 /// Forms are small; anything bigger is not one of ours.
 const MAX_FORM_BYTES: usize = 64 * 1024;
 
+impl Form {
+    async fn read(body: axum::body::Body) -> Result<Form, UiError> {
+        let body = axum::body::to_bytes(body, MAX_FORM_BYTES)
+            .await
+            .map_err(|_| UiError::Ops(OpsError::Invalid("the form is too large".into())))?;
+        Ok(Form(form_urlencoded::parse(&body).into_owned().collect()))
+    }
+}
+
 impl<S: Send + Sync> FromRequest<S> for Form {
     type Rejection = UiError;
 
     async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
-        let body = axum::body::to_bytes(req.into_body(), MAX_FORM_BYTES)
-            .await
-            .map_err(|_| UiError::Ops(OpsError::Invalid("the form is too large".into())))?;
-        Ok(Form(form_urlencoded::parse(&body).into_owned().collect()))
+        Form::read(req.into_body()).await
+    }
+}
+
+/// A state-changing form from a signed-in user that passed [`check_form`]: a handler taking
+/// it cannot forget the CSRF and origin checks.
+pub struct CheckedForm {
+    /// Who sent it.
+    pub viewer: Viewer,
+    /// Its fields.
+    pub form: Form,
+}
+
+impl FromRequest<Arc<UiState>> for CheckedForm {
+    type Rejection = UiError;
+
+    async fn from_request(req: Request, state: &Arc<UiState>) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let viewer = Viewer::from_request_parts(&mut parts, state).await?;
+        let form = Form::read(body).await?;
+        check_form(state, &viewer, &form, &parts.headers)?;
+        Ok(CheckedForm { viewer, form })
     }
 }
 
@@ -123,7 +150,7 @@ fn from_another_site(state: &UiState, headers: &HeaderMap) -> bool {
 
 /// Rejects a state-changing request that does not carry this session's CSRF token, or that a
 /// browser says came from another site.
-pub fn check_form(
+fn check_form(
     state: &UiState,
     viewer: &Viewer,
     form: &Form,
@@ -293,11 +320,8 @@ fn capitalize(s: &str) -> String {
 
 pub async fn log_out(
     state: Shared,
-    viewer: Viewer,
-    headers: HeaderMap,
-    form: Form,
+    CheckedForm { viewer, .. }: CheckedForm,
 ) -> Result<Response, UiError> {
-    check_form(&state.0, &viewer, &form, &headers)?;
     let secret = viewer.secret.clone();
     blocking(&state.0, move |ops| Ok(ops.log_out(&secret)?)).await?;
     let cookie = session_cookie(&state.0, "", 0);
@@ -322,11 +346,8 @@ pub async fn account_page(viewer: Viewer) -> Result<Response, UiError> {
 
 pub async fn change_password(
     state: Shared,
-    viewer: Viewer,
-    headers: HeaderMap,
-    form: Form,
+    CheckedForm { viewer, form }: CheckedForm,
 ) -> Result<Response, UiError> {
-    check_form(&state.0, &viewer, &form, &headers)?;
     let current = form.get("current").unwrap_or("").to_string();
     let new = form.get("new").unwrap_or("").to_string();
     if Some(new.as_str()) != form.get("confirm") {

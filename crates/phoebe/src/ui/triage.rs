@@ -2,12 +2,11 @@
 //! wording of the activity log.
 
 use axum::extract::Path;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::Value;
 
 use super::format;
-use super::session::{check_form, safe_next, Form, Viewer};
+use super::session::{safe_next, CheckedForm, Form};
 use super::{blocking, Shared, UiError};
 use crate::ops::triage::IssueChange;
 use crate::ops::OpsError;
@@ -80,12 +79,9 @@ fn action_of(form: &Form) -> Result<Action, UiError> {
 /// to the list).
 pub async fn issue(
     state: Shared,
-    viewer: Viewer,
-    headers: HeaderMap,
     Path(id): Path<i64>,
-    form: Form,
+    CheckedForm { viewer, form }: CheckedForm,
 ) -> Result<Response, UiError> {
-    check_form(&state.0, &viewer, &form, &headers)?;
     let action = action_of(&form)?;
     let user = viewer.user.clone();
     let to = blocking(&state.0, move |ops| match action {
@@ -109,11 +105,8 @@ pub async fn issue(
 /// `POST /issues/bulk`: one change to every selected issue, then back to the list.
 pub async fn bulk(
     state: Shared,
-    viewer: Viewer,
-    headers: HeaderMap,
-    form: Form,
+    CheckedForm { viewer, form }: CheckedForm,
 ) -> Result<Response, UiError> {
-    check_form(&state.0, &viewer, &form, &headers)?;
     let action = action_of(&form)?;
     let ids: Vec<i64> = form.all("id").filter_map(|v| v.parse().ok()).collect();
     if ids.is_empty() {

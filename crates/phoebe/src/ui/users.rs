@@ -2,10 +2,9 @@
 //! reset passwords. Owners only; the same operations are `phoebe user ...` on the server.
 
 use askama::Template;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::session::{check_form, Form, Viewer};
+use super::session::{CheckedForm, Form, Viewer};
 use super::{blocking, form_status, page_with_status, Shared, UiError};
 use crate::ops::OpsError;
 use crate::store::User;
@@ -55,11 +54,8 @@ pub async fn list(state: Shared, viewer: Viewer) -> Result<Response, UiError> {
 /// `reset` (`login`, and `password` for reset).
 pub async fn change(
     state: Shared,
-    viewer: Viewer,
-    headers: HeaderMap,
-    form: Form,
+    CheckedForm { viewer, form }: CheckedForm,
 ) -> Result<Response, UiError> {
-    check_form(&state.0, &viewer, &form, &headers)?;
     let field = |name: &str| form.get(name).unwrap_or("").to_string();
     let (action, login, password, role) = (
         field("action"),
