@@ -10,6 +10,9 @@ use anyhow::{bail, Context};
 use phoebe_protocol::limits::Limits;
 use serde::{Deserialize, Serialize};
 
+/// The main database's file name inside the data folder.
+pub const DATABASE_FILE: &str = "phoebe.sqlite";
+
 /// Everything `phoebe.toml` can say. Unknown keys are an error, so a typo never passes silently.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -111,8 +114,8 @@ pub struct RetentionConfig {
 
 impl RetentionConfig {
     /// The per-issue part of the policy, as digest applies it.
-    pub fn event_bounds(&self) -> crate::store::EventBounds {
-        crate::store::EventBounds {
+    pub fn event_bounds(&self) -> crate::domain::EventBounds {
+        crate::domain::EventBounds {
             first: self.first_events_per_issue,
             latest: self.latest_events_per_issue,
             samples_per_doubling: self.samples_per_doubling,
@@ -428,7 +431,7 @@ impl Config {
 
     /// Path of the main database.
     pub fn database_path(&self) -> PathBuf {
-        self.data_dir.join("phoebe.sqlite")
+        self.data_dir.join(DATABASE_FILE)
     }
 
     /// Path of the inbox database.

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod codec;
 pub mod config;
 pub mod digest;
+pub mod domain;
 pub mod inbox;
 pub mod ingest;
 pub mod memory;

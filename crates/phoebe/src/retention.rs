@@ -8,7 +8,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::config::RetentionConfig;
-use crate::store::{Eviction, RetentionPolicy, Store};
+use crate::domain::{Eviction, RetentionPolicy};
+use crate::store::Maintenance;
 
 /// Pause between steps: the writer lock is free for digest meanwhile.
 const PAUSE: Duration = Duration::from_millis(20);
@@ -21,7 +22,10 @@ pub struct Retention {
 
 impl Retention {
     /// Starts evicting under `config`.
-    pub fn start(store: Arc<dyn Store>, config: &RetentionConfig) -> std::io::Result<Retention> {
+    pub fn start(
+        store: Arc<dyn Maintenance>,
+        config: &RetentionConfig,
+    ) -> std::io::Result<Retention> {
         let policy = RetentionPolicy {
             max_age_days: config.max_age_days,
             max_events_per_project: config.max_events_per_project,
@@ -72,7 +76,7 @@ const KEEP_FREE_BYTES: u64 = 16 << 20;
 
 /// Whether enough of the file is free to be worth handing back: more than [`KEEP_FREE_BYTES`]
 /// and more than a tenth of what is in use.
-fn worth_vacuuming(store: &dyn Store) -> bool {
+fn worth_vacuuming(store: &dyn Maintenance) -> bool {
     match store.space() {
         Ok((used, free)) => free > KEEP_FREE_BYTES && free > used / 10,
         Err(_) => false,
@@ -80,7 +84,7 @@ fn worth_vacuuming(store: &dyn Store) -> bool {
 }
 
 /// Evicts until a step comes back short, then vacuums; logs what it did.
-fn run_pass(store: &dyn Store, policy: &RetentionPolicy, stop: &AtomicBool) {
+fn run_pass(store: &dyn Maintenance, policy: &RetentionPolicy, stop: &AtomicBool) {
     let mut total = Eviction::default();
     loop {
         let now = chrono::Utc::now().timestamp_millis();

@@ -22,8 +22,7 @@ use crate::ingest::{self, keys::KeyCache, IngestState};
 use crate::ops::Ops;
 use crate::quota::Quotas;
 use crate::retention::Retention;
-use crate::store::sqlite::SqliteStore;
-use crate::store::Store;
+use crate::store::{Store, UsageStore};
 use crate::telemetry::Metrics;
 use crate::ui;
 
@@ -35,18 +34,9 @@ struct Health {
     max_backlog: i64,
 }
 
-/// Opens the main database, creating the data folder; errors say what to check.
+/// Opens the main database the configuration names, creating the data folder.
 pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    std::fs::create_dir_all(&config.data_dir).with_context(|| {
-        format!(
-            "creating the data folder {} (set --data-dir or PHOEBE_DATA_DIR to a writable folder)",
-            config.data_dir.display()
-        )
-    })?;
-    let path = config.database_path();
-    let store = SqliteStore::open(&path)
-        .with_context(|| format!("opening the database {}", path.display()))?;
-    Ok(Arc::new(store))
+    crate::store::open(config)
 }
 
 /// Runs Phoebe on `listener` until `shutdown` resolves, then drains and returns.
@@ -170,7 +160,8 @@ pub async fn run(
     .context("serving HTTP")?;
     refresher.abort();
     usage_writer.abort();
-    write_usage(&quotas, &store).await;
+    let usage_store: Arc<dyn UsageStore> = store.clone();
+    write_usage(&quotas, &usage_store).await;
     retention.stop();
     tracing::info!("stopped accepting; finishing digest batch");
     digester.stop();
@@ -181,7 +172,7 @@ pub async fn run(
 /// How often the door's usage counts and spike states are written to the store.
 const USAGE_INTERVAL: Duration = Duration::from_secs(5);
 
-async fn write_usage_forever(quotas: Arc<Quotas>, store: Arc<dyn Store>) {
+async fn write_usage_forever(quotas: Arc<Quotas>, store: Arc<dyn UsageStore>) {
     let mut tick = tokio::time::interval(USAGE_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -191,7 +182,7 @@ async fn write_usage_forever(quotas: Arc<Quotas>, store: Arc<dyn Store>) {
 }
 
 /// Writes the usage counted since the last call; on failure it is kept for the next try.
-async fn write_usage(quotas: &Arc<Quotas>, store: &Arc<dyn Store>) {
+async fn write_usage(quotas: &Arc<Quotas>, store: &Arc<dyn UsageStore>) {
     let rows = quotas.take_usage();
     let spikes = quotas.spikes(chrono::Utc::now().timestamp_millis());
     let (q, s) = (quotas.clone(), store.clone());

@@ -4,7 +4,9 @@
 use chrono::{TimeZone, Utc};
 use serde_json::{json, Map, Value};
 
-use crate::store::{Activity, Issue, IssueStatus, Org, Project, ProjectKey, StoredEvent, TagCount};
+use crate::domain::{
+    Activity, Issue, IssueStatus, Org, Project, ProjectKey, StoredEvent, TagCount,
+};
 
 /// ms since the epoch as ISO 8601 UTC with milliseconds.
 pub fn iso(ms: i64) -> String {
@@ -87,7 +89,7 @@ fn status_details(i: &Issue) -> Value {
 pub fn activity(a: &Activity) -> Value {
     json!({
         "id": a.id.to_string(),
-        "type": a.kind,
+        "type": a.kind.as_str(),
         "data": a.data,
         "user": a.user.as_ref().map(|l| json!({"id": l, "username": l, "name": l})),
         "dateCreated": iso(a.created_ms),

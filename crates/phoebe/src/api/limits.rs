@@ -8,9 +8,9 @@ use serde_json::{json, Value};
 
 use super::json::{iso, key as key_json};
 use super::{blocking, ApiError, AuthUser, Shared, J};
+use crate::domain::UsageCounts;
 use crate::ops::limits::{Change, KeyLimits, LimitChanges, ProjectLimits, Setting, UsageReport};
 use crate::ops::{self, parse_period_ms};
-use crate::store::UsageCounts;
 
 /// Absent stays `None`; `null` becomes `Some(None)` (follow the configuration again).
 fn change<'de, D: Deserializer<'de>>(d: D) -> Result<Change, D::Error> {

@@ -20,8 +20,8 @@ use serde_json::{json, Value};
 pub use error::ApiError;
 pub use limits::{limits_json, usage_json};
 
+use crate::domain::{Issue, IssueId, Project, ProjectId, User};
 use crate::ops::{self, IssueListRequest, Ops};
-use crate::store::{Issue, Project, User};
 
 /// What API handlers share.
 pub struct ApiState {
@@ -355,9 +355,9 @@ async fn list_issues(
         } else {
             3_600_000
         };
-        let ids: Vec<i64> = page.issues.iter().map(|i| i.id).collect();
+        let ids: Vec<IssueId> = page.issues.iter().map(|i| i.id).collect();
         let stats = ops.issue_stats(&ids, period_ms, bucket)?;
-        let mut projects: HashMap<i64, Project> = HashMap::new();
+        let mut projects: HashMap<ProjectId, Project> = HashMap::new();
         let mut out = Vec::with_capacity(page.issues.len());
         for (issue, (_, series)) in page.issues.iter().zip(stats.iter()) {
             if let std::collections::hash_map::Entry::Vacant(slot) =
@@ -418,7 +418,7 @@ fn issue_with_project(ops: &Ops, issue: &Issue) -> Result<Value, ApiError> {
 async fn get_issue(
     State(state): Shared,
     _user: AuthUser,
-    P(id): P<i64>,
+    P(id): P<IssueId>,
 ) -> Result<Json<Value>, ApiError> {
     let v = blocking(&state, move |ops| {
         let issue = ops.issue(id)?;
@@ -488,7 +488,7 @@ impl IssueUpdate {
 async fn update_issue(
     State(state): Shared,
     AuthUser(user): AuthUser,
-    P(id): P<i64>,
+    P(id): P<IssueId>,
     J(body): J<IssueUpdate>,
 ) -> Result<Json<Value>, ApiError> {
     let v = blocking(&state, move |ops| {
@@ -502,7 +502,7 @@ async fn update_issue(
 async fn delete_issue(
     State(state): Shared,
     _user: AuthUser,
-    P(id): P<i64>,
+    P(id): P<IssueId>,
 ) -> Result<StatusCode, ApiError> {
     blocking(&state, move |ops| {
         ops.issue(id)?;
@@ -518,8 +518,8 @@ fn bulk_ids(
     org: &str,
     project: &str,
     query: Option<&str>,
-) -> Result<Vec<i64>, ApiError> {
-    let ids: Vec<i64> = query
+) -> Result<Vec<IssueId>, ApiError> {
+    let ids: Vec<IssueId> = query
         .unwrap_or_default()
         .split('&')
         .filter_map(|kv| kv.strip_prefix("id="))
@@ -553,7 +553,7 @@ async fn bulk_update_issues(
             let children: Vec<String> = ids
                 .iter()
                 .filter(|id| **id != merged.id)
-                .map(i64::to_string)
+                .map(IssueId::to_string)
                 .collect();
             return Ok(json!({"merge": {"parent": merged.id.to_string(), "children": children}}));
         }
@@ -596,7 +596,7 @@ async fn bulk_delete_issues(
 async fn issue_activities(
     State(state): Shared,
     _user: AuthUser,
-    P(id): P<i64>,
+    P(id): P<IssueId>,
 ) -> Result<Json<Value>, ApiError> {
     let log = blocking(&state, move |ops| Ok(ops.activity(id)?)).await?;
     Ok(Json(Value::Array(log.iter().map(json::activity).collect())))
@@ -610,7 +610,7 @@ struct NewComment {
 async fn add_comment(
     State(state): Shared,
     AuthUser(user): AuthUser,
-    P(id): P<i64>,
+    P(id): P<IssueId>,
     J(body): J<NewComment>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let entry = blocking(&state, move |ops| {
@@ -639,7 +639,7 @@ async fn issue_events(
     State(state): Shared,
     _user: AuthUser,
     uri: Uri,
-    P(id): P<i64>,
+    P(id): P<IssueId>,
     Q(p): Q<PageParams>,
 ) -> Result<Response, ApiError> {
     let limit = p.limit.or(p.per_page).unwrap_or(25).clamp(1, 100);
@@ -666,7 +666,7 @@ async fn issue_events(
 async fn issue_event_edge(
     State(state): Shared,
     _user: AuthUser,
-    Path((id, which)): Path<(i64, String)>,
+    Path((id, which)): Path<(IssueId, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let newest = match which.as_str() {
         "latest" => true,
@@ -686,7 +686,7 @@ async fn issue_event_edge(
 async fn issue_tags(
     State(state): Shared,
     _user: AuthUser,
-    P(id): P<i64>,
+    P(id): P<IssueId>,
 ) -> Result<Json<Value>, ApiError> {
     let tags = blocking(&state, move |ops| Ok(ops.issue_tags(id)?)).await?;
     Ok(Json(json::tags(&tags)))

@@ -6,9 +6,9 @@ use clap::Subcommand;
 use serde_json::json;
 
 use crate::api::json as shapes;
+use crate::domain::{IssueId, User};
 use crate::ops::triage::IssueChange;
 use crate::ops::{IssueListRequest, Ops};
-use crate::store::User;
 
 /// `phoebe issues ...`
 #[derive(Subcommand, Debug)]
@@ -34,7 +34,7 @@ pub enum IssuesCommand {
     /// Show one issue with its latest event.
     Show {
         /// Issue id.
-        id: i64,
+        id: IssueId,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -43,7 +43,7 @@ pub enum IssuesCommand {
     Resolve {
         /// Issue ids.
         #[arg(required = true)]
-        ids: Vec<i64>,
+        ids: Vec<IssueId>,
         /// Keep them resolved for events of their current release; a later release re-opens them.
         #[arg(long)]
         next_release: bool,
@@ -54,7 +54,7 @@ pub enum IssuesCommand {
     Unresolve {
         /// Issue ids.
         #[arg(required = true)]
-        ids: Vec<i64>,
+        ids: Vec<IssueId>,
         #[command(flatten)]
         by: By,
     },
@@ -62,7 +62,7 @@ pub enum IssuesCommand {
     Ignore {
         /// Issue ids.
         #[arg(required = true)]
-        ids: Vec<i64>,
+        ids: Vec<IssueId>,
         /// Re-open on the first event after this long: 30m, 2h, 7d (at most 90d).
         #[arg(long = "for", value_name = "DURATION")]
         duration: Option<String>,
@@ -75,7 +75,7 @@ pub enum IssuesCommand {
     /// Assign an issue to a user (`none` unassigns).
     Assign {
         /// Issue id.
-        id: i64,
+        id: IssueId,
         /// Login of the new owner, or `none`.
         login: String,
         #[command(flatten)]
@@ -84,7 +84,7 @@ pub enum IssuesCommand {
     /// Add a comment to an issue.
     Comment {
         /// Issue id.
-        id: i64,
+        id: IssueId,
         /// The comment.
         text: String,
         #[command(flatten)]
@@ -94,7 +94,7 @@ pub enum IssuesCommand {
     Merge {
         /// Issue ids (two or more).
         #[arg(required = true, num_args = 2..)]
-        ids: Vec<i64>,
+        ids: Vec<IssueId>,
         #[command(flatten)]
         by: By,
     },
@@ -102,12 +102,12 @@ pub enum IssuesCommand {
     Delete {
         /// Issue ids.
         #[arg(required = true)]
-        ids: Vec<i64>,
+        ids: Vec<IssueId>,
     },
     /// Show what was done to an issue, newest first.
     Activity {
         /// Issue id.
-        id: i64,
+        id: IssueId,
         /// Print JSON (the API's activity shape).
         #[arg(long)]
         json: bool,
@@ -403,7 +403,7 @@ pub fn run(ops: &Ops, command: &IssuesCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn change_all(ops: &Ops, ids: &[i64], change: &IssueChange, by: &By) -> anyhow::Result<()> {
+fn change_all(ops: &Ops, ids: &[IssueId], change: &IssueChange, by: &By) -> anyhow::Result<()> {
     let user = by.user(ops)?;
     for id in ids {
         let issue = ops.change_issue(*id, user.as_ref(), change)?;

@@ -13,6 +13,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 
 use crate::config::{Config, Sources};
+use crate::domain::Role;
 use crate::ops::Ops;
 
 /// Phoebe: a self-hosted error tracker for the official Sentry SDKs.
@@ -182,9 +183,9 @@ pub enum UserCommand {
     Create {
         /// Login name.
         login: String,
-        /// Role in the organization.
-        #[arg(long, default_value = "member")]
-        role: String,
+        /// Role in the organization: owner (manages users) or member.
+        #[arg(long, default_value = "member", value_parser = Role::parse)]
+        role: Role,
     },
     /// List users and whether they are active.
     List {
@@ -359,7 +360,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let ops = open_ops(&config)?;
             match command {
                 UserCommand::Create { login, role } => {
-                    ops.create_user(None, login, &new_password()?, role)?;
+                    ops.create_user(None, login, &new_password()?, *role)?;
                     eprintln!("created user {login}");
                 }
                 UserCommand::List { json } => {

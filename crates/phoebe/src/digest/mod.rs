@@ -1,5 +1,5 @@
 //! Digest: the pipeline from the inbox to stored issues. One thread claims a batch of inbox
-//! entries, turns them into a [`crate::store::DigestBatch`] ([`process`]), writes it in one store
+//! entries, turns them into a [`crate::domain::DigestBatch`] ([`process`]), writes it in one store
 //! transaction together with the new watermark, and only then deletes the entries from the inbox.
 //! A crash anywhere in between replays the batch, and the watermark makes the replay a no-op.
 
@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::domain::DigestBatch;
 use crate::inbox::Inbox;
-use crate::store::{DigestBatch, Store};
+use crate::store::DigestWriter;
 use crate::telemetry::Metrics;
 
 pub use process::ProcessOptions;
@@ -25,7 +26,7 @@ pub struct Digester {
 impl Digester {
     /// Starts digesting in a thread of its own.
     pub fn start(
-        store: Arc<dyn Store>,
+        store: Arc<dyn DigestWriter>,
         inbox: Arc<Inbox>,
         metrics: Arc<Metrics>,
         batch_size: usize,
@@ -64,7 +65,7 @@ impl Digester {
 }
 
 fn run(
-    store: Arc<dyn Store>,
+    store: Arc<dyn DigestWriter>,
     inbox: Arc<Inbox>,
     metrics: Arc<Metrics>,
     batch_size: usize,
@@ -161,7 +162,7 @@ fn run(
 const RELEASE_MEMORY_AFTER_IDLE: Duration = Duration::from_secs(10);
 
 /// Empties the database page caches and returns freed heap to the OS.
-fn release_memory(store: &dyn Store, inbox: &Inbox) {
+fn release_memory(store: &dyn DigestWriter, inbox: &Inbox) {
     let resident_mb =
         || crate::memory::status_kib(None, "VmRSS").map_or(-1.0, |kb| kb as f64 / 1024.0);
     let before = resident_mb();
@@ -191,7 +192,7 @@ fn release_memory(store: &dyn Store, inbox: &Inbox) {
 
 /// Applies batches in order; a failed batch is retried until it lands, so nothing is skipped.
 fn write_batches(
-    store: Arc<dyn Store>,
+    store: Arc<dyn DigestWriter>,
     inbox: Arc<Inbox>,
     metrics: Arc<Metrics>,
     batches: std::sync::mpsc::Receiver<DigestBatch>,

@@ -7,8 +7,8 @@ use phoebe_protocol::event::{Event, EventKind};
 use phoebe_protocol::normalize::{self, NormalizeContext, Problem};
 
 use crate::codec::{self, Encoding};
+use crate::domain::{ClientDiscard, DigestBatch, DigestedEvent, EventBounds, KeptItem, ProjectId};
 use crate::inbox::{Claimed, Entry, EntryKind};
-use crate::store::{ClientDiscard, DigestBatch, DigestedEvent, EventBounds, KeptItem};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -42,7 +42,7 @@ const MAX_KNOWN_HASHES: usize = 100_000;
 pub struct Processor {
     options: ProcessOptions,
     compressor: zstd::bulk::Compressor<'static>,
-    known_hashes: foldhash::HashSet<(i64, String)>,
+    known_hashes: foldhash::HashSet<(ProjectId, String)>,
     dictionary: DictionaryState,
     /// Reused for every event's JSON and its zstd frame. `Compressor::compress` would return
     /// the frame in a vector sized for the worst case (larger than the JSON): ten times the
@@ -184,7 +184,7 @@ impl Processor {
         for c in claimed {
             if let Err(reason) = self.process_entry(c, &mut batch, &mut stats) {
                 stats.failed += 1;
-                tracing::warn!(inbox_id = c.id, project_id = c.entry.project_id, %reason, "keeping an unreadable inbox entry aside");
+                tracing::warn!(inbox_id = c.id, project_id = %c.entry.project_id, %reason, "keeping an unreadable inbox entry aside");
                 // The inbox hands over only the decoded body when it has one; the file name
                 // says which form was kept.
                 let (form, payload) = match (&c.entry.decoded, &c.entry.encoding) {
@@ -297,7 +297,7 @@ impl Processor {
                                 }
                                 Err(e) => {
                                     stats.failed += 1;
-                                    tracing::warn!(project_id = entry.project_id, error = %e, "skipping unreadable event item");
+                                    tracing::warn!(project_id = %entry.project_id, error = %e, "skipping unreadable event item");
                                 }
                             }
                         }
@@ -317,7 +317,7 @@ impl Processor {
                                 }
                                 Err(e) => {
                                     stats.dropped += 1;
-                                    tracing::debug!(project_id = entry.project_id, error = %e, "skipping an unreadable client report");
+                                    tracing::debug!(project_id = %entry.project_id, error = %e, "skipping an unreadable client report");
                                 }
                             }
                         }
@@ -485,7 +485,7 @@ impl Processor {
     /// The grouping explanation as JSON, unless the store already has it for this hash.
     fn explanation_unless_known(
         &mut self,
-        project_id: i64,
+        project_id: ProjectId,
         grouping: &phoebe_grouping::Grouping,
     ) -> Option<String> {
         if self
@@ -514,7 +514,7 @@ mod tests {
             .map(|(i, body)| Claimed {
                 id: i as i64 + 1,
                 entry: Entry {
-                    project_id: 1,
+                    project_id: ProjectId(1),
                     received_ms: 1_700_000_000_000,
                     kind: EntryKind::Envelope,
                     client_ip: None,
@@ -529,9 +529,8 @@ mod tests {
 
     #[test]
     fn a_dictionary_is_trained_stored_and_read_back() {
-        use crate::store::Store;
         let dir = tempfile::tempdir().unwrap();
-        let store = crate::store::sqlite::SqliteStore::open(&dir.path().join("s.sqlite")).unwrap();
+        let store = crate::store::open_in(dir.path()).unwrap();
         let org = store.create_org("o", "O").unwrap();
         store.create_project(org.id, "p", "P", None).unwrap();
         let options = ProcessOptions {
@@ -577,7 +576,7 @@ mod tests {
         );
         // Events from before and after the dictionary both read back whole.
         for ev in [&first.events[0], second.events.last().unwrap()] {
-            let stored = store.event(1, ev.event_id).unwrap().unwrap();
+            let stored = store.event(ProjectId(1), ev.event_id).unwrap().unwrap();
             assert_eq!(stored.payload["event_id"], ev.event_id.simple().to_string());
             assert_eq!(stored.payload["platform"], "python");
         }

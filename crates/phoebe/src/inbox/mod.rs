@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+use crate::domain::ProjectId;
 use bytes::Bytes;
 use rusqlite::{params, Connection};
 use thiserror::Error;
@@ -43,7 +44,7 @@ impl EntryKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     /// The project it was sent to.
-    pub project_id: i64,
+    pub project_id: ProjectId,
     /// Receive time, ms since the epoch.
     pub received_ms: i64,
     /// How to read the body.
@@ -456,7 +457,7 @@ mod tests {
 
     fn entry(n: u8) -> Entry {
         Entry {
-            project_id: 1,
+            project_id: ProjectId(1),
             received_ms: 1000 + n as i64,
             kind: EntryKind::Envelope,
             client_ip: Some("127.0.0.1".into()),

@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::domain::{OrgId, Project, ProjectId, ProjectKey};
 use crate::quota::Grant;
-use crate::store::{Project, ProjectKey, Store};
+use crate::store::Directory;
 
 /// What ingest needs to know about a key.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -26,7 +27,7 @@ impl KeyInfo {
             grant: Grant {
                 key_id: k.id,
                 project_id: k.project_id,
-                org_id: p.map_or(0, |p| p.org_id),
+                org_id: p.map_or(OrgId(0), |p| p.org_id),
                 key_limits: k.limits,
                 project_limits: p.map(|p| p.limits).unwrap_or_default(),
             },
@@ -36,7 +37,7 @@ impl KeyInfo {
 
 /// Public key → project, filled from the store on a miss.
 pub struct KeyCache {
-    store: Arc<dyn Store>,
+    store: Arc<dyn Directory>,
     keys: RwLock<HashMap<String, KeyInfo>>,
     unknown: Mutex<HashMap<String, Instant>>,
 }
@@ -49,7 +50,7 @@ const MAX_NEGATIVE: usize = 10_000;
 
 impl KeyCache {
     /// Loads every key.
-    pub fn new(store: Arc<dyn Store>) -> anyhow::Result<KeyCache> {
+    pub fn new(store: Arc<dyn Directory>) -> anyhow::Result<KeyCache> {
         let cache = KeyCache {
             store,
             keys: RwLock::new(HashMap::new()),
@@ -61,7 +62,7 @@ impl KeyCache {
 
     /// Replaces the cache with the store's current keys and limits (blocking).
     pub fn reload(&self) -> anyhow::Result<()> {
-        let projects: HashMap<i64, Project> = self
+        let projects: HashMap<ProjectId, Project> = self
             .store
             .projects()?
             .into_iter()

@@ -32,6 +32,7 @@ pub use error::IngestError;
 pub use route::{parse_ingest_path, Endpoint};
 
 use crate::codec::{self, Encoding};
+use crate::domain::ProjectId;
 use crate::inbox::{Entry, EntryKind, InboxError, InboxWriter};
 use crate::quota::{Grant, Quotas};
 use crate::telemetry::Metrics;
@@ -129,7 +130,7 @@ fn auth_error(e: AuthError) -> IngestError {
 
 async fn accept(
     state: &Arc<IngestState>,
-    project_id: i64,
+    project_id: ProjectId,
     endpoint: Endpoint,
     peer: SocketAddr,
     query: Option<&str>,
@@ -229,7 +230,7 @@ async fn accept(
             }
             _ => {}
         }
-        if dsn.project_id as i64 != project_id {
+        if dsn.project_id as i64 != project_id.0 {
             return Err(IngestError::Forbidden(
                 "project id header mismatch: the envelope's DSN names another project".into(),
             ));
@@ -358,7 +359,7 @@ fn security_meta(query: Option<&str>) -> String {
 async fn authorize(
     state: &Arc<IngestState>,
     a: &ClientAuth,
-    project_id: i64,
+    project_id: ProjectId,
 ) -> Result<Grant, IngestError> {
     let info = match state.keys.lookup_cached(&a.public_key) {
         Some(info) => Some(info),

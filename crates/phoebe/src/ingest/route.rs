@@ -1,6 +1,8 @@
 //! Recognizing ingest paths: `.../api/<project id>/<endpoint>[/]`, under any prefix, because a DSN
 //! may carry a path (`https://key@host/sentry/7` posts to `/sentry/api/7/envelope/`).
 
+use crate::domain::ProjectId;
+
 /// The SDK endpoints Phoebe serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
@@ -13,7 +15,7 @@ pub enum Endpoint {
 }
 
 /// Splits an ingest path into project id and endpoint; `None` for anything else.
-pub fn parse_ingest_path(path: &str) -> Option<(i64, Endpoint)> {
+pub fn parse_ingest_path(path: &str) -> Option<(ProjectId, Endpoint)> {
     let path = path.strip_suffix('/').unwrap_or(path);
     let mut parts = path.rsplit('/');
     let endpoint = match parts.next()? {
@@ -31,7 +33,7 @@ pub fn parse_ingest_path(path: &str) -> Option<(i64, Endpoint)> {
     }
     let id: i64 = id.parse().ok()?;
     // `/api/0/...` is the web API, never a project.
-    (id > 0).then_some((id, endpoint))
+    (id > 0).then_some((ProjectId(id), endpoint))
 }
 
 /// Decodes `%XX` escapes and `+` (form encoding); invalid escapes are kept as they are.
@@ -69,11 +71,23 @@ mod tests {
     #[test]
     fn paths() {
         let cases = [
-            ("/api/42/envelope/", Some((42, Endpoint::Envelope))),
-            ("/api/42/envelope", Some((42, Endpoint::Envelope))),
-            ("/sentry/api/7/store/", Some((7, Endpoint::Store))),
-            ("/api/3/security/", Some((3, Endpoint::Security))),
-            ("/api/3/csp-report", Some((3, Endpoint::Security))),
+            (
+                "/api/42/envelope/",
+                Some((ProjectId(42), Endpoint::Envelope)),
+            ),
+            (
+                "/api/42/envelope",
+                Some((ProjectId(42), Endpoint::Envelope)),
+            ),
+            (
+                "/sentry/api/7/store/",
+                Some((ProjectId(7), Endpoint::Store)),
+            ),
+            ("/api/3/security/", Some((ProjectId(3), Endpoint::Security))),
+            (
+                "/api/3/csp-report",
+                Some((ProjectId(3), Endpoint::Security)),
+            ),
             ("/api/0/envelope/", None),
             ("/api/x/envelope/", None),
             ("/api/42/minidumpx/", None),

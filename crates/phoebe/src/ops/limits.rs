@@ -2,7 +2,7 @@
 //! what a project or key overrides, and what happened to its events.
 
 use crate::config::{QuotaConfig, RetentionConfig};
-use crate::store::*;
+use crate::domain::*;
 
 use super::{Ops, OpsError, OpsResult};
 

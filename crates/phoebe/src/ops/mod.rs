@@ -14,6 +14,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use crate::domain::*;
 use crate::store::*;
 
 /// Why an operation failed, in terms a person can act on.
@@ -245,7 +246,7 @@ impl Ops {
             .or_else(|| generated.clone())
             .unwrap_or_default();
         self.store
-            .create_user(org.id, admin_login, &hash_password(&password)?, "owner")?;
+            .create_user(org.id, admin_login, &hash_password(&password)?, Role::Owner)?;
         let (project, key) = self
             .store
             .create_project(org.id, "default", "Default", None)?;
@@ -315,7 +316,7 @@ impl Ops {
     }
 
     /// One project by id.
-    pub fn project_by_id(&self, id: i64) -> OpsResult<Project> {
+    pub fn project_by_id(&self, id: ProjectId) -> OpsResult<Project> {
         Ok(self.store.project(id)?)
     }
 
@@ -390,16 +391,16 @@ impl Ops {
         Ok(user)
     }
 
-    /// Every user with their role (`owner` or `member`).
-    pub fn users_with_roles(&self) -> OpsResult<Vec<(User, String)>> {
-        let roles: std::collections::HashMap<i64, String> =
+    /// Every user with their role.
+    pub fn users_with_roles(&self) -> OpsResult<Vec<(User, Role)>> {
+        let roles: std::collections::HashMap<UserId, Role> =
             self.store.roles()?.into_iter().collect();
         Ok(self
             .store
             .users()?
             .into_iter()
             .map(|u| {
-                let role = roles.get(&u.id).cloned().unwrap_or_else(|| "member".into());
+                let role = roles.get(&u.id).copied().unwrap_or(Role::Member);
                 (u, role)
             })
             .collect())
@@ -411,22 +412,17 @@ impl Ops {
             .store
             .roles()?
             .iter()
-            .any(|(id, role)| *id == user.id && role == "owner"))
+            .any(|(id, role)| *id == user.id && *role == Role::Owner))
     }
 
-    /// Creates a user in the organization; `role` is `owner` (manages users) or `member`.
+    /// Creates a user in the organization with a role.
     pub fn create_user(
         &self,
         org: Option<&str>,
         login: &str,
         password: &str,
-        role: &str,
+        role: Role,
     ) -> OpsResult<User> {
-        if role != "owner" && role != "member" {
-            return Err(OpsError::Invalid(format!(
-                "unknown role {role:?}: use owner (manages users) or member"
-            )));
-        }
         check_password(password)?;
         let org = self.org(org)?;
         Ok(self
@@ -488,7 +484,7 @@ impl Ops {
         let mut issues = self.store.issues(&q)?;
         let sort = q.sort;
         let (previous, next) =
-            finish_page(&mut issues, limit, cursor, |i| (sort.value_of(i), i.id));
+            finish_page(&mut issues, limit, cursor, |i| (sort.value_of(i), i.id.0));
         Ok(IssuePage {
             issues,
             limit,
@@ -498,17 +494,17 @@ impl Ops {
     }
 
     /// One issue.
-    pub fn issue(&self, id: i64) -> OpsResult<Issue> {
+    pub fn issue(&self, id: IssueId) -> OpsResult<Issue> {
         Ok(self.store.issue(id)?)
     }
 
     /// Event counts of issues per bucket over the last `period_ms`, oldest bucket first.
     pub fn issue_stats(
         &self,
-        issue_ids: &[i64],
+        issue_ids: &[IssueId],
         period_ms: i64,
         bucket_ms: i64,
-    ) -> OpsResult<Vec<(i64, Series)>> {
+    ) -> OpsResult<Vec<(IssueId, Series)>> {
         const HOUR_MS: i64 = 3_600_000;
         let now = chrono::Utc::now().timestamp_millis();
         let bucket_ms = bucket_ms.max(HOUR_MS);
@@ -533,14 +529,19 @@ impl Ops {
     }
 
     /// Tag value counts of an issue.
-    pub fn issue_tags(&self, id: i64) -> OpsResult<Vec<TagCount>> {
+    pub fn issue_tags(&self, id: IssueId) -> OpsResult<Vec<TagCount>> {
         self.store.issue(id)?;
         Ok(self.store.issue_tags(id, 10)?)
     }
 
     /// Events of an issue, newest first, from a cursor; with the previous and next cursors
     /// (each with whether that page has rows).
-    pub fn issue_events(&self, id: i64, cursor: Option<&str>, limit: i64) -> OpsResult<EventPage> {
+    pub fn issue_events(
+        &self,
+        id: IssueId,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> OpsResult<EventPage> {
         self.store.issue(id)?;
         let cursor = parse_cursor_param(cursor)?;
         let limit = limit.clamp(1, 100);
@@ -555,7 +556,7 @@ impl Ops {
     }
 
     /// The newest or oldest event of an issue.
-    pub fn issue_event_edge(&self, id: i64, newest: bool) -> OpsResult<StoredEvent> {
+    pub fn issue_event_edge(&self, id: IssueId, newest: bool) -> OpsResult<StoredEvent> {
         self.store
             .issue_event_edge(id, newest)?
             .ok_or(OpsError::NotFound("event"))
@@ -589,7 +590,7 @@ impl Ops {
     }
 
     /// One event of a project.
-    pub fn event(&self, project_id: i64, event_id: &str) -> OpsResult<StoredEvent> {
+    pub fn event(&self, project_id: ProjectId, event_id: &str) -> OpsResult<StoredEvent> {
         let id = uuid::Uuid::parse_str(event_id)
             .map_err(|_| OpsError::Invalid(format!("{event_id:?} is not an event id")))?;
         self.store
@@ -598,7 +599,11 @@ impl Ops {
     }
 
     /// The grouping explanation of an event's hash.
-    pub fn grouping(&self, project_id: i64, hash: &str) -> OpsResult<Option<serde_json::Value>> {
+    pub fn grouping(
+        &self,
+        project_id: ProjectId,
+        hash: &str,
+    ) -> OpsResult<Option<serde_json::Value>> {
         Ok(self
             .store
             .grouping(project_id, hash)?
@@ -757,7 +762,7 @@ impl Ops {
     /// Every project with its unresolved issue count and its last day of accepted events.
     pub fn project_summaries(&self) -> OpsResult<Vec<ProjectSummary>> {
         const HOUR_MS: i64 = 3_600_000;
-        let counts: std::collections::HashMap<i64, i64> =
+        let counts: std::collections::HashMap<ProjectId, i64> =
             self.store.unresolved_counts()?.into_iter().collect();
         let now_hour = chrono::Utc::now().timestamp_millis().div_euclid(HOUR_MS) * HOUR_MS;
         let first = now_hour - 23 * HOUR_MS;

@@ -2,7 +2,7 @@
 //! `is:unresolved level:error release:1.2 environment:prod browser:Chrome "free text" words`.
 //! Pure: a string in, an [`IssueQuery`] filter out.
 
-use crate::store::{IssueQuery, IssueStatus};
+use crate::domain::{IssueQuery, IssueStatus};
 
 /// Why a query could not be understood.
 #[derive(Debug, thiserror::Error, PartialEq)]

@@ -5,7 +5,7 @@
 
 use super::{check_password, hash_password, random_hex, token_hash, verify_password};
 use super::{Ops, OpsError, OpsResult};
-use crate::store::{Session, User};
+use crate::domain::{Session, User};
 
 /// How long a session lasts after logging in.
 pub const SESSION_TTL_MS: i64 = 14 * 86_400_000;

@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 
 use super::{Ops, OpsError, OpsResult};
-use crate::store::{Activity, Issue, IssueStatus, Triage, User};
+use crate::domain::{Activity, Issue, IssueId, IssueStatus, Triage, User};
 
 /// A change to an issue as people ask for it through the API, the CLI or the dashboard. Fields
 /// left `None` are not changed; several may be given at once.
@@ -118,7 +118,7 @@ impl Ops {
     /// Applies a change to an issue on behalf of `actor`; returns the issue as it now is.
     pub fn change_issue(
         &self,
-        id: i64,
+        id: IssueId,
         actor: Option<&User>,
         change: &IssueChange,
     ) -> OpsResult<Issue> {
@@ -131,14 +131,14 @@ impl Ops {
     }
 
     /// An issue's activity log, newest first.
-    pub fn activity(&self, id: i64) -> OpsResult<Vec<Activity>> {
+    pub fn activity(&self, id: IssueId) -> OpsResult<Vec<Activity>> {
         self.store.issue(id)?;
         Ok(self.store.activity(id)?)
     }
 
     /// Deletes issues and their events. A later event with one of their fingerprints starts a
     /// new issue. Returns how many existed.
-    pub fn delete_issues(&self, ids: &[i64]) -> OpsResult<u64> {
+    pub fn delete_issues(&self, ids: &[IssueId]) -> OpsResult<u64> {
         let deleted = self.store.delete_issues(ids)?;
         self.changed();
         Ok(deleted)
@@ -146,7 +146,7 @@ impl Ops {
 
     /// Merges issues of one project into the one with the most events (as Sentry does); later
     /// events of every merged fingerprint land there. Returns the merged issue.
-    pub fn merge_issues(&self, ids: &[i64], actor: Option<&User>) -> OpsResult<Issue> {
+    pub fn merge_issues(&self, ids: &[IssueId], actor: Option<&User>) -> OpsResult<Issue> {
         if ids.len() < 2 {
             return Err(OpsError::Invalid(
                 "merging needs at least two issues".into(),
@@ -158,7 +158,7 @@ impl Ops {
             .collect::<Result<Vec<_>, _>>()?;
         let target = issues
             .iter()
-            .max_by_key(|i| (i.times_seen, -i.id))
+            .max_by_key(|i| (i.times_seen, std::cmp::Reverse(i.id)))
             .map(|i| i.id)
             .unwrap_or(ids[0]);
         let merged = self.store.merge_issues(target, ids, actor.map(|u| u.id))?;

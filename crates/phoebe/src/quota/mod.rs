@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::config::QuotaConfig;
-use crate::store::{RateLimit, SpikeState, UsageCounts};
+use crate::domain::{OrgId, ProjectId, RateLimit, SpikeState, UsageCounts};
 use spike::Spike;
 
 const MINUTE_MS: i64 = 60_000;
@@ -23,9 +23,9 @@ pub struct Grant {
     /// DSN key row id.
     pub key_id: i64,
     /// Project.
-    pub project_id: i64,
+    pub project_id: ProjectId,
     /// Organization.
-    pub org_id: i64,
+    pub org_id: OrgId,
     /// The key's overrides.
     pub key_limits: RateLimit,
     /// The project's overrides.
@@ -112,8 +112,8 @@ impl Limited {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Scope {
     Key(i64),
-    Project(i64),
-    Org(i64),
+    Project(ProjectId),
+    Org(OrgId),
     Global,
 }
 
@@ -164,10 +164,10 @@ struct Counter {
 #[derive(Default)]
 struct State {
     counters: HashMap<Scope, Counter>,
-    spikes: HashMap<i64, Spike>,
+    spikes: HashMap<ProjectId, Spike>,
     /// Baselines from the store for projects not seen yet since start.
-    seeds: HashMap<i64, f64>,
-    usage: HashMap<(i64, i64), UsageCounts>,
+    seeds: HashMap<ProjectId, f64>,
+    usage: HashMap<(ProjectId, i64), UsageCounts>,
 }
 
 /// The door's limits and counters.
@@ -190,7 +190,7 @@ fn secs_until(end_ms: i64, now_ms: i64) -> u64 {
 
 impl Quotas {
     /// Limits from `config`; `accepted_last_day` (project, events) seeds spike baselines.
-    pub fn new(config: QuotaConfig, accepted_last_day: &[(i64, u64)]) -> Quotas {
+    pub fn new(config: QuotaConfig, accepted_last_day: &[(ProjectId, u64)]) -> Quotas {
         let seeds = accepted_last_day
             .iter()
             .map(|(p, n)| (*p, *n as f64 / 1440.0))
@@ -346,14 +346,14 @@ impl Quotas {
     }
 
     /// Counts `events` refused from a project.
-    pub fn refuse(&self, project_id: i64, refusal: Refusal, events: u64, now_ms: i64) {
+    pub fn refuse(&self, project_id: ProjectId, refusal: Refusal, events: u64, now_ms: i64) {
         let hour_ms = now_ms.div_euclid(HOUR_MS) * HOUR_MS;
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         count_refusal(&mut state, project_id, refusal, events, hour_ms);
     }
 
     /// The usage counted since the last call: (project, hour start ms, counts).
-    pub fn take_usage(&self) -> Vec<(i64, i64, UsageCounts)> {
+    pub fn take_usage(&self) -> Vec<(ProjectId, i64, UsageCounts)> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         state
             .usage
@@ -364,7 +364,7 @@ impl Quotas {
     }
 
     /// Puts back usage that could not be written, so it is written next time.
-    pub fn restore_usage(&self, rows: Vec<(i64, i64, UsageCounts)>) {
+    pub fn restore_usage(&self, rows: Vec<(ProjectId, i64, UsageCounts)>) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         for (p, h, u) in rows {
             state.usage.entry((p, h)).or_default().add(&u);
@@ -372,11 +372,11 @@ impl Quotas {
     }
 
     /// Projects spike protection throttles now.
-    pub fn spikes(&self, now_ms: i64) -> Vec<(i64, SpikeState)> {
+    pub fn spikes(&self, now_ms: i64) -> Vec<(ProjectId, SpikeState)> {
         let minute = now_ms.div_euclid(MINUTE_MS);
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let (factor, floor) = (self.config.spike_factor, self.config.spike_floor_per_minute);
-        let mut out: Vec<(i64, SpikeState)> = state
+        let mut out: Vec<(ProjectId, SpikeState)> = state
             .spikes
             .iter_mut()
             .filter_map(|(p, s)| {
@@ -397,7 +397,13 @@ impl Quotas {
     }
 }
 
-fn count_refusal(state: &mut State, project_id: i64, refusal: Refusal, events: u64, hour_ms: i64) {
+fn count_refusal(
+    state: &mut State,
+    project_id: ProjectId,
+    refusal: Refusal,
+    events: u64,
+    hour_ms: i64,
+) {
     let u = state.usage.entry((project_id, hour_ms)).or_default();
     match refusal {
         Refusal::RateLimited => u.rate_limited += events,
@@ -406,7 +412,7 @@ fn count_refusal(state: &mut State, project_id: i64, refusal: Refusal, events: u
     }
 }
 
-fn spike_of(state: &mut State, project_id: i64, minute: i64) -> &mut Spike {
+fn spike_of(state: &mut State, project_id: ProjectId, minute: i64) -> &mut Spike {
     let seed = state.seeds.get(&project_id).copied().unwrap_or(0.0);
     let spike = state
         .spikes
@@ -423,8 +429,8 @@ mod tests {
     fn grant() -> Grant {
         Grant {
             key_id: 1,
-            project_id: 2,
-            org_id: 3,
+            project_id: ProjectId(2),
+            org_id: OrgId(3),
             key_limits: RateLimit::default(),
             project_limits: RateLimit::default(),
         }
@@ -512,16 +518,16 @@ mod tests {
                 spike_floor_per_minute: 100,
                 ..config()
             },
-            &[(2, 1440)], // one event a minute over the last day
+            &[(ProjectId(2), 1440)], // one event a minute over the last day
         );
         q.admit(&grant(), 99, T).unwrap();
         assert_eq!(q.check(&grant(), T), None);
         q.admit(&grant(), 1, T).unwrap();
         let l = q.check(&grant(), T).unwrap();
         assert_eq!(l.refusal(), Refusal::SpikeProtected);
-        assert_eq!(q.spikes(T)[0].0, 2);
+        assert_eq!(q.spikes(T)[0].0, ProjectId(2));
         assert_eq!(q.spikes(T)[0].1.since_ms, T);
-        assert_eq!(q.spikes(T + 60_000), vec![(2, q.spikes(T)[0].1)]);
+        assert_eq!(q.spikes(T + 60_000), vec![(ProjectId(2), q.spikes(T)[0].1)]);
         assert!(q.spikes(T + 120_000).is_empty(), "a calm minute ends it");
     }
 
@@ -551,12 +557,12 @@ mod tests {
     fn usage_adds_up_per_project_hour_and_kind() {
         let q = Quotas::new(config(), &[]);
         q.admit(&grant(), 3, T).unwrap();
-        q.refuse(2, Refusal::RateLimited, 2, T);
-        q.refuse(2, Refusal::SpikeProtected, 1, T);
+        q.refuse(ProjectId(2), Refusal::RateLimited, 2, T);
+        q.refuse(ProjectId(2), Refusal::SpikeProtected, 1, T);
         let rows = q.take_usage();
         assert_eq!(rows.len(), 1);
         let (p, h, u) = rows[0];
-        assert_eq!((p, h), (2, T.div_euclid(HOUR_MS) * HOUR_MS));
+        assert_eq!((p, h), (ProjectId(2), T.div_euclid(HOUR_MS) * HOUR_MS));
         assert_eq!((u.accepted, u.rate_limited, u.spike_protected), (3, 2, 1));
         assert!(q.take_usage().is_empty());
         q.restore_usage(rows);

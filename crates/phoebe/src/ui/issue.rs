@@ -14,8 +14,8 @@ use super::session::Viewer;
 use super::triage::{describe, ActivityLine};
 use super::{blocking, html_headers, page, Shared, UiError};
 use crate::api::json::short_id;
+use crate::domain::{Issue, IssueId, StoredEvent, TagCount};
 use crate::ops::OpsError;
-use crate::store::{Issue, StoredEvent, TagCount};
 
 /// One tag key of an issue with its most common values.
 pub struct TagGroup {
@@ -168,7 +168,7 @@ fn tag_of(e: &StoredEvent, key: &str) -> String {
 pub async fn detail(
     state: Shared,
     viewer: Viewer,
-    Path(id): Path<i64>,
+    Path(id): Path<IssueId>,
     Query(q): Query<DetailQuery>,
 ) -> Result<Response, UiError> {
     let (issue, project, event, neighbours, tags, grouping, stats, activity, users) =
@@ -223,7 +223,7 @@ pub async fn detail(
         environment: tag_of(&event, "environment"),
         event,
     });
-    let chart = |series: &[(i64, crate::ops::Series)]| {
+    let chart = |series: &[(IssueId, crate::ops::Series)]| {
         series
             .first()
             .map(|(_, s)| format::sparkline(s, 240, 40))
@@ -284,7 +284,7 @@ pub struct EventsQuery {
 pub async fn events(
     state: Shared,
     viewer: Viewer,
-    Path(id): Path<i64>,
+    Path(id): Path<IssueId>,
     Query(q): Query<EventsQuery>,
 ) -> Result<Response, UiError> {
     let (issue, project, events) = blocking(&state.0, move |ops| {
@@ -338,7 +338,7 @@ pub async fn events(
 pub async fn raw_json(
     state: Shared,
     _viewer: Viewer,
-    Path((id, event_id)): Path<(i64, String)>,
+    Path((id, event_id)): Path<(IssueId, String)>,
 ) -> Result<Response, UiError> {
     let event = blocking(&state.0, move |ops| {
         let issue = ops.issue(id)?;

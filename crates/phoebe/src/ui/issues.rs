@@ -11,8 +11,8 @@ use super::format::{self, url_encode};
 use super::session::Viewer;
 use super::{blocking, page, Shared, UiError};
 use crate::api::json::short_id;
+use crate::domain::{Issue, IssueId, ProjectId};
 use crate::ops::{IssueListRequest, OpsError};
-use crate::store::Issue;
 
 /// The list's query string.
 #[derive(Debug, Default, Deserialize)]
@@ -97,14 +97,14 @@ pub async fn list(
     };
     let project_name = project.clone();
     let (projects, listed) = blocking(&state.0, move |ops| {
-        let projects: HashMap<i64, String> = ops
+        let projects: HashMap<ProjectId, String> = ops
             .projects()?
             .into_iter()
             .map(|(p, _)| (p.id, p.slug))
             .collect();
         let listed = match ops.list_issues(&req) {
             Ok(page) => {
-                let ids: Vec<i64> = page.issues.iter().map(|i| i.id).collect();
+                let ids: Vec<IssueId> = page.issues.iter().map(|i| i.id).collect();
                 let stats = ops.issue_stats(&ids, DAY_MS, HOUR_MS)?;
                 Ok((page, stats))
             }
@@ -119,7 +119,7 @@ pub async fn list(
     let now = chrono::Utc::now().timestamp_millis();
     let (rows, next, previous, error) = match listed {
         Ok((issues, stats)) => {
-            let stats: HashMap<i64, Vec<(i64, i64)>> = stats.into_iter().collect();
+            let stats: HashMap<IssueId, Vec<(i64, i64)>> = stats.into_iter().collect();
             let rows = issues
                 .issues
                 .into_iter()

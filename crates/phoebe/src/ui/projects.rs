@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use super::format::{self, url_encode};
 use super::session::{CheckedForm, Viewer};
 use super::{blocking, form_status, page, page_with_status, Shared, UiError};
+use crate::domain::{Project, ProjectKey};
 use crate::ops::{OpsError, ProjectSummary};
-use crate::store::{Project, ProjectKey};
 
 /// One project of the overview.
 pub struct ProjectRow {

@@ -13,9 +13,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::{blocking, page, page_with_status, Shared, UiError, UiState};
+use crate::domain::User;
 use crate::ops::session::SESSION_TTL_MS;
 use crate::ops::OpsError;
-use crate::store::User;
 
 const COOKIE: &str = "phoebe_session";
 

@@ -8,9 +8,9 @@ use serde_json::Value;
 use super::format;
 use super::session::{safe_next, CheckedForm, Form};
 use super::{blocking, Shared, UiError};
+use crate::domain::{Activity, ActivityKind, IssueId};
 use crate::ops::triage::IssueChange;
 use crate::ops::OpsError;
-use crate::store::Activity;
 
 /// What a triage form asks for.
 enum Action {
@@ -79,7 +79,7 @@ fn action_of(form: &Form) -> Result<Action, UiError> {
 /// to the list).
 pub async fn issue(
     state: Shared,
-    Path(id): Path<i64>,
+    Path(id): Path<IssueId>,
     CheckedForm { viewer, form }: CheckedForm,
 ) -> Result<Response, UiError> {
     let action = action_of(&form)?;
@@ -108,7 +108,7 @@ pub async fn bulk(
     CheckedForm { viewer, form }: CheckedForm,
 ) -> Result<Response, UiError> {
     let action = action_of(&form)?;
-    let ids: Vec<i64> = form.all("id").filter_map(|v| v.parse().ok()).collect();
+    let ids: Vec<IssueId> = form.all("id").filter_map(|v| v.parse().ok()).collect();
     if ids.is_empty() {
         return Err(invalid("select at least one issue first"));
     }
@@ -150,13 +150,13 @@ fn text_at<'a>(data: &'a Value, key: &str) -> Option<&'a str> {
 /// Says what an activity entry did, in words.
 pub fn describe(a: &Activity, now_ms: i64) -> ActivityLine {
     let d = &a.data;
-    let what = match a.kind.as_str() {
-        "resolved" => match text_at(d, "currentRelease") {
+    let what = match a.kind {
+        ActivityKind::Resolved => match text_at(d, "currentRelease") {
             Some(r) => format!("resolved it in the next release (events of {r} keep it resolved)"),
             None => "resolved it".into(),
         },
-        "unresolved" => "marked it unresolved".into(),
-        "ignored" => {
+        ActivityKind::Unresolved => "marked it unresolved".into(),
+        ActivityKind::Ignored => {
             let mut s = "ignored it".to_string();
             if let Some(ms) = d.get("untilMs").and_then(Value::as_i64) {
                 s += &format!(" until {}", format::exact(ms));
@@ -166,10 +166,12 @@ pub fn describe(a: &Activity, now_ms: i64) -> ActivityLine {
             }
             s
         }
-        "assigned" => format!("assigned it to {}", text_at(d, "assignee").unwrap_or("?")),
-        "unassigned" => "unassigned it".into(),
-        "comment" => "commented".into(),
-        "merged" => {
+        ActivityKind::Assigned => {
+            format!("assigned it to {}", text_at(d, "assignee").unwrap_or("?"))
+        }
+        ActivityKind::Unassigned => "unassigned it".into(),
+        ActivityKind::Comment => "commented".into(),
+        ActivityKind::Merged => {
             let titles: Vec<String> = d
                 .get("issues")
                 .and_then(Value::as_array)
@@ -179,18 +181,18 @@ pub fn describe(a: &Activity, now_ms: i64) -> ActivityLine {
                 .collect();
             format!("merged {} into this issue", titles.join("; "))
         }
-        "regression" => match text_at(d, "release") {
+        ActivityKind::Regression => match text_at(d, "release") {
             Some(r) => format!("re-opened it: a new event in {r} (regression)"),
             None => "re-opened it: a new event (regression)".into(),
         },
-        "unignored" => "re-opened it: the ignore condition was met".into(),
-        other => other.to_string(),
+        ActivityKind::Unignored => "re-opened it: the ignore condition was met".into(),
     };
     ActivityLine {
         who: a.user.clone().unwrap_or_else(|| "Phoebe".into()),
         what,
         when: format::ago(a.created_ms, now_ms),
         when_exact: format::exact(a.created_ms),
-        comment: (a.kind == "comment").then(|| text_at(d, "text").unwrap_or("").to_string()),
+        comment: (a.kind == ActivityKind::Comment)
+            .then(|| text_at(d, "text").unwrap_or("").to_string()),
     }
 }

@@ -6,14 +6,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::session::{CheckedForm, Form, Viewer};
 use super::{blocking, form_status, page_with_status, Shared, UiError};
+use crate::domain::{Role, User};
 use crate::ops::OpsError;
-use crate::store::User;
 
 #[derive(Template)]
 #[template(path = "users.html")]
 struct UsersPage {
     viewer: Viewer,
-    users: Vec<(User, String)>,
+    users: Vec<(User, Role)>,
     error: Option<String>,
     notice: Option<String>,
 }
@@ -69,11 +69,14 @@ pub async fn change(
             return Err(UiError::Forbidden(OWNERS_ONLY));
         }
         let done = match action.as_str() {
-            "create" => ops.create_user(None, &login, &password, &role).map(|_| {
-                format!(
+            "create" => Role::parse(&role)
+                .map_err(OpsError::Invalid)
+                .and_then(|role| ops.create_user(None, &login, &password, role))
+                .map(|_| {
+                    format!(
                     "Created {login}. Give them the password; they can change it under their name."
                 )
-            }),
+                }),
             "disable" if login == me.login => Err(OpsError::Invalid(
                 "you cannot disable yourself; ask another owner".into(),
             )),

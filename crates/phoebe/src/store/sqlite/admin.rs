@@ -46,7 +46,7 @@ pub fn create_org(c: &mut Connection, slug: &str, name: &str) -> StoreResult<Org
         }
     })?;
     Ok(Org {
-        id: c.last_insert_rowid(),
+        id: OrgId(c.last_insert_rowid()),
         slug: slug.into(),
         name: name.into(),
         created_ms,
@@ -69,7 +69,7 @@ pub fn orgs(c: &Connection) -> StoreResult<Vec<Org>> {
 
 pub fn create_project(
     c: &mut Connection,
-    org_id: i64,
+    org_id: OrgId,
     slug: &str,
     name: &str,
     platform: Option<&str>,
@@ -90,7 +90,7 @@ pub fn create_project(
         params![org_id, slug, name, platform, created_ms],
     )
     .map_err(|e| if unique_violation(&e) { StoreError::Conflict(format!("project {slug:?}")) } else { e.into() })?;
-    let project_id = tx.last_insert_rowid();
+    let project_id = ProjectId(tx.last_insert_rowid());
     let public_key = new_public_key();
     tx.execute(
         "INSERT INTO project_keys (project_id, public_key, label, created_ms) VALUES (?1, ?2, 'Default', ?3)",
@@ -123,7 +123,11 @@ pub fn create_project(
     Ok((project, key))
 }
 
-pub fn create_key(c: &mut Connection, project_id: i64, label: &str) -> StoreResult<ProjectKey> {
+pub fn create_key(
+    c: &mut Connection,
+    project_id: ProjectId,
+    label: &str,
+) -> StoreResult<ProjectKey> {
     let exists: bool = c.query_row(
         "SELECT count(*) FROM projects WHERE id = ?1",
         [project_id],
@@ -184,7 +188,7 @@ fn project_row(r: &Row) -> rusqlite::Result<Project> {
 }
 
 /// Sets a project's rate-limit overrides.
-pub fn set_project_limits(c: &Connection, project_id: i64, l: RateLimit) -> StoreResult<()> {
+pub fn set_project_limits(c: &Connection, project_id: ProjectId, l: RateLimit) -> StoreResult<()> {
     let n = c.execute(
         "UPDATE projects SET events_per_minute = ?2, events_per_hour = ?3 WHERE id = ?1",
         params![project_id, l.per_minute, l.per_hour],
@@ -195,7 +199,7 @@ pub fn set_project_limits(c: &Connection, project_id: i64, l: RateLimit) -> Stor
 /// Sets a project's retention overrides.
 pub fn set_project_retention(
     c: &Connection,
-    project_id: i64,
+    project_id: ProjectId,
     r: RetentionOverride,
 ) -> StoreResult<()> {
     let n = c.execute(
@@ -215,7 +219,7 @@ pub fn set_key_limits(c: &Connection, public_key: &str, l: RateLimit) -> StoreRe
 }
 
 /// Records which projects spike protection throttles now; the others are cleared.
-pub fn set_spikes(tx: &Connection, spikes: &[(i64, SpikeState)]) -> StoreResult<()> {
+pub fn set_spikes(tx: &Connection, spikes: &[(ProjectId, SpikeState)]) -> StoreResult<()> {
     tx.execute(
         "UPDATE projects SET spike_since_ms = NULL, spike_limit_per_minute = NULL WHERE spike_since_ms IS NOT NULL",
         [],
@@ -236,7 +240,7 @@ fn found(rows: usize, what: &'static str) -> StoreResult<()> {
     }
 }
 
-pub fn projects(c: &Connection, id: Option<i64>) -> StoreResult<Vec<Project>> {
+pub fn projects(c: &Connection, id: Option<ProjectId>) -> StoreResult<Vec<Project>> {
     let sql = format!("SELECT {PROJECT_COLUMNS} WHERE ?1 IS NULL OR p.id = ?1 ORDER BY p.id");
     let mut st = c.prepare_cached(&sql)?;
     let rows = st.query_map([id], project_row)?;
@@ -254,7 +258,7 @@ pub fn project_by_slug(c: &Connection, org_slug: &str, project: &str) -> StoreRe
 
 pub fn keys(
     c: &Connection,
-    project_id: Option<i64>,
+    project_id: Option<ProjectId>,
     public_key: Option<&str>,
 ) -> StoreResult<Vec<ProjectKey>> {
     let mut st = c.prepare_cached(
@@ -281,10 +285,10 @@ pub fn keys(
 
 pub fn create_user(
     c: &mut Connection,
-    org_id: i64,
+    org_id: OrgId,
     login: &str,
     password_hash: &str,
-    role: &str,
+    role: Role,
 ) -> StoreResult<User> {
     if login.trim().is_empty() || login.len() > 100 {
         return Err(StoreError::Invalid("a login is 1-100 characters".into()));
@@ -301,7 +305,7 @@ pub fn create_user(
             e.into()
         }
     })?;
-    let id = tx.last_insert_rowid();
+    let id = UserId(tx.last_insert_rowid());
     tx.execute(
         "INSERT INTO memberships (org_id, user_id, role) VALUES (?1, ?2, ?3)",
         params![org_id, id, role],
@@ -336,7 +340,7 @@ pub fn user_by_login(c: &Connection, login: &str) -> StoreResult<User> {
 
 pub fn create_token(
     c: &mut Connection,
-    user_id: i64,
+    user_id: UserId,
     token_hash: &str,
     label: &str,
 ) -> StoreResult<()> {
@@ -388,7 +392,7 @@ pub fn user_by_token(c: &Connection, token_hash: &str) -> StoreResult<Option<Use
 pub fn create_session(
     c: &Connection,
     id_hash: &str,
-    user_id: i64,
+    user_id: UserId,
     csrf: &str,
     expires_ms: i64,
 ) -> StoreResult<()> {
@@ -424,7 +428,7 @@ pub fn delete_session(c: &Connection, id_hash: &str) -> StoreResult<()> {
 }
 
 /// Ends every session of a user except `keep` (the one that changed its own password).
-pub fn delete_sessions_of(c: &Connection, user_id: i64, keep: Option<&str>) -> StoreResult<()> {
+pub fn delete_sessions_of(c: &Connection, user_id: UserId, keep: Option<&str>) -> StoreResult<()> {
     c.execute(
         "DELETE FROM sessions WHERE user_id = ?1 AND id_hash IS NOT ?2",
         params![user_id, keep],
@@ -432,7 +436,7 @@ pub fn delete_sessions_of(c: &Connection, user_id: i64, keep: Option<&str>) -> S
     Ok(())
 }
 
-pub fn rename_project(c: &Connection, id: i64, name: &str) -> StoreResult<Project> {
+pub fn rename_project(c: &Connection, id: ProjectId, name: &str) -> StoreResult<Project> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(StoreError::Invalid(
@@ -447,7 +451,7 @@ pub fn rename_project(c: &Connection, id: i64, name: &str) -> StoreResult<Projec
     project(c, id)
 }
 
-pub fn project(c: &Connection, id: i64) -> StoreResult<Project> {
+pub fn project(c: &Connection, id: ProjectId) -> StoreResult<Project> {
     projects(c, Some(id))?
         .pop()
         .ok_or(StoreError::NotFound("project"))
@@ -455,7 +459,7 @@ pub fn project(c: &Connection, id: i64) -> StoreResult<Project> {
 
 /// Deletes a project with everything it holds: keys (its SDKs get 401 at once, or within the
 /// key cache's refresh), issues, events, counters, usage.
-pub fn delete_project(c: &mut Connection, id: i64) -> StoreResult<()> {
+pub fn delete_project(c: &mut Connection, id: ProjectId) -> StoreResult<()> {
     let tx = c.transaction()?;
     project(&tx, id)?;
     for sql in [
@@ -479,7 +483,7 @@ pub fn delete_project(c: &mut Connection, id: i64) -> StoreResult<()> {
 }
 
 /// Unresolved issues per project: (project id, count).
-pub fn unresolved_counts(c: &Connection) -> StoreResult<Vec<(i64, i64)>> {
+pub fn unresolved_counts(c: &Connection) -> StoreResult<Vec<(ProjectId, i64)>> {
     let mut st = c.prepare_cached(
         "SELECT project_id, count(*) FROM issues WHERE status = 'unresolved' GROUP BY project_id",
     )?;
@@ -488,7 +492,7 @@ pub fn unresolved_counts(c: &Connection) -> StoreResult<Vec<(i64, i64)>> {
 }
 
 /// Every user's role: (user id, role), in any organization.
-pub fn roles(c: &Connection) -> StoreResult<Vec<(i64, String)>> {
+pub fn roles(c: &Connection) -> StoreResult<Vec<(UserId, Role)>> {
     let mut st = c.prepare_cached("SELECT user_id, role FROM memberships ORDER BY user_id")?;
     let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -17,6 +17,63 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::*;
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(e.to_string())
+    }
+}
+
+/// Ids are integer columns.
+macro_rules! sql_id {
+    ($($id:ty),*) => {$(
+        impl rusqlite::ToSql for $id {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(self.0.into())
+            }
+        }
+
+        impl rusqlite::types::FromSql for $id {
+            fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+                i64::column_result(v).map(Self)
+            }
+        }
+    )*};
+}
+sql_id!(OrgId, ProjectId, IssueId, UserId);
+
+/// Names are text columns, parsed once as rows are read; an unknown name is a corrupt row.
+macro_rules! sql_name {
+    ($($ty:ty),*) => {$(
+        impl rusqlite::ToSql for $ty {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(self.as_str().into())
+            }
+        }
+
+        impl rusqlite::types::FromSql for $ty {
+            fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+                let s = v.as_str()?;
+                <$ty>::parse(s).ok_or_else(|| rusqlite::types::FromSqlError::Other(
+                    format!("unknown {} {s:?} in the database", stringify!($ty)).into(),
+                ))
+            }
+        }
+    )*};
+}
+sql_name!(IssueStatus, ActivityKind);
+
+impl rusqlite::ToSql for Role {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl rusqlite::types::FromSql for Role {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        Role::parse(v.as_str()?).map_err(|e| rusqlite::types::FromSqlError::Other(e.into()))
+    }
+}
+
 /// Readers kept open; more are opened on demand and dropped when the pool is full.
 const MAX_IDLE_READERS: usize = 8;
 
@@ -145,7 +202,7 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
     Ok(())
 }
 
-impl Store for SqliteStore {
+impl DigestWriter for SqliteStore {
     fn digest_watermark(&self) -> StoreResult<i64> {
         self.read(digest::watermark)
     }
@@ -165,6 +222,20 @@ impl Store for SqliteStore {
         self.write(|c| digest::apply(c, batch))
     }
 
+    fn domain_events(&self, after_id: i64, limit: i64) -> StoreResult<Vec<RecordedEvent>> {
+        self.read(|c| digest::domain_events(c, after_id, limit))
+    }
+
+    fn release_memory(&self) -> StoreResult<()> {
+        let writer = self.write(|c| shrink_memory(c));
+        // Readers checked out right now keep their cache until next time.
+        let pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        let readers = pool.iter().try_for_each(shrink_memory);
+        writer.and(readers)
+    }
+}
+
+impl Directory for SqliteStore {
     fn create_org(&self, slug: &str, name: &str) -> StoreResult<Org> {
         self.write(|c| admin::create_org(c, slug, name))
     }
@@ -175,7 +246,7 @@ impl Store for SqliteStore {
 
     fn create_project(
         &self,
-        org_id: i64,
+        org_id: OrgId,
         slug: &str,
         name: &str,
         platform: Option<&str>,
@@ -191,23 +262,19 @@ impl Store for SqliteStore {
         self.read(|c| admin::project_by_slug(c, org_slug, project))
     }
 
-    fn project(&self, id: i64) -> StoreResult<Project> {
+    fn project(&self, id: ProjectId) -> StoreResult<Project> {
         self.read(|c| admin::project(c, id))
     }
 
-    fn rename_project(&self, id: i64, name: &str) -> StoreResult<Project> {
+    fn rename_project(&self, id: ProjectId, name: &str) -> StoreResult<Project> {
         self.write(|c| admin::rename_project(c, id, name))
     }
 
-    fn delete_project(&self, id: i64) -> StoreResult<()> {
+    fn delete_project(&self, id: ProjectId) -> StoreResult<()> {
         self.write(|c| admin::delete_project(c, id))
     }
 
-    fn unresolved_counts(&self) -> StoreResult<Vec<(i64, i64)>> {
-        self.read(admin::unresolved_counts)
-    }
-
-    fn project_keys(&self, project_id: i64) -> StoreResult<Vec<ProjectKey>> {
+    fn project_keys(&self, project_id: ProjectId) -> StoreResult<Vec<ProjectKey>> {
         self.read(|c| admin::keys(c, Some(project_id), None))
     }
 
@@ -219,7 +286,7 @@ impl Store for SqliteStore {
         Ok(self.read(|c| admin::keys(c, None, Some(public_key)))?.pop())
     }
 
-    fn create_key(&self, project_id: i64, label: &str) -> StoreResult<ProjectKey> {
+    fn create_key(&self, project_id: ProjectId, label: &str) -> StoreResult<ProjectKey> {
         self.write(|c| admin::create_key(c, project_id, label))
     }
 
@@ -236,56 +303,6 @@ impl Store for SqliteStore {
                 .pop()
                 .ok_or(StoreError::NotFound("key"))
         })
-    }
-
-    fn set_project_limits(&self, project_id: i64, limits: RateLimit) -> StoreResult<()> {
-        self.write(|c| admin::set_project_limits(c, project_id, limits))
-    }
-
-    fn set_project_retention(&self, project_id: i64, r: RetentionOverride) -> StoreResult<()> {
-        self.write(|c| admin::set_project_retention(c, project_id, r))
-    }
-
-    fn set_key_limits(&self, public_key: &str, limits: RateLimit) -> StoreResult<()> {
-        self.write(|c| admin::set_key_limits(c, public_key, limits))
-    }
-
-    fn record_door_usage(
-        &self,
-        rows: &[(i64, i64, UsageCounts)],
-        spikes: &[(i64, SpikeState)],
-    ) -> StoreResult<()> {
-        self.write(|c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            usage::add(&tx, rows)?;
-            admin::set_spikes(&tx, spikes)?;
-            tx.commit()?;
-            Ok(())
-        })
-    }
-
-    fn usage(&self, project_id: i64, since_ms: i64) -> StoreResult<Vec<(i64, UsageCounts)>> {
-        self.read(|c| usage::hourly(c, project_id, since_ms))
-    }
-
-    fn accepted_since(&self, since_ms: i64) -> StoreResult<Vec<(i64, u64)>> {
-        self.read(|c| usage::accepted_since(c, since_ms))
-    }
-
-    fn client_discards(&self, project_id: i64, since_ms: i64) -> StoreResult<Vec<ClientDiscard>> {
-        self.read(|c| usage::discards(c, project_id, since_ms))
-    }
-
-    fn evict_step(&self, policy: &RetentionPolicy, now_ms: i64) -> StoreResult<Eviction> {
-        self.write(|c| retention::step(c, policy, now_ms))
-    }
-
-    fn vacuum_step(&self) -> StoreResult<u64> {
-        self.write(|c| retention::vacuum_step(c))
-    }
-
-    fn space(&self) -> StoreResult<(u64, u64)> {
-        self.read(retention::bytes)
     }
 
     fn meta(&self, key: &str) -> StoreResult<Option<String>> {
@@ -309,20 +326,20 @@ impl Store for SqliteStore {
 
     fn create_user(
         &self,
-        org_id: i64,
+        org_id: OrgId,
         login: &str,
         password_hash: &str,
-        role: &str,
+        role: Role,
     ) -> StoreResult<User> {
         self.write(|c| admin::create_user(c, org_id, login, password_hash, role))
     }
 
-    fn user_by_login(&self, login: &str) -> StoreResult<User> {
-        self.read(|c| admin::user_by_login(c, login))
+    fn roles(&self) -> StoreResult<Vec<(UserId, Role)>> {
+        self.read(admin::roles)
     }
 
-    fn roles(&self) -> StoreResult<Vec<(i64, String)>> {
-        self.read(admin::roles)
+    fn user_by_login(&self, login: &str) -> StoreResult<User> {
+        self.read(|c| admin::user_by_login(c, login))
     }
 
     fn users(&self) -> StoreResult<Vec<User>> {
@@ -337,7 +354,7 @@ impl Store for SqliteStore {
         self.write(|c| admin::set_password_hash(c, login, hash))
     }
 
-    fn create_token(&self, user_id: i64, token_hash: &str, label: &str) -> StoreResult<()> {
+    fn create_token(&self, user_id: UserId, token_hash: &str, label: &str) -> StoreResult<()> {
         self.write(|c| admin::create_token(c, user_id, token_hash, label))
     }
 
@@ -348,7 +365,7 @@ impl Store for SqliteStore {
     fn create_session(
         &self,
         id_hash: &str,
-        user_id: i64,
+        user_id: UserId,
         csrf: &str,
         expires_ms: i64,
     ) -> StoreResult<()> {
@@ -363,66 +380,146 @@ impl Store for SqliteStore {
         self.write(|c| admin::delete_session(c, id_hash))
     }
 
-    fn delete_sessions_of(&self, user_id: i64, keep: Option<&str>) -> StoreResult<()> {
+    fn delete_sessions_of(&self, user_id: UserId, keep: Option<&str>) -> StoreResult<()> {
         self.write(|c| admin::delete_sessions_of(c, user_id, keep))
+    }
+}
+
+impl IssueStore for SqliteStore {
+    fn unresolved_counts(&self) -> StoreResult<Vec<(ProjectId, i64)>> {
+        self.read(admin::unresolved_counts)
     }
 
     fn issues(&self, query: &IssueQuery) -> StoreResult<Vec<Issue>> {
         self.read(|c| read::issues(c, query))
     }
 
-    fn issue(&self, id: i64) -> StoreResult<Issue> {
+    fn issue(&self, id: IssueId) -> StoreResult<Issue> {
         self.read(|c| read::issue(c, id))
     }
 
-    fn issue_hourly(&self, issue_ids: &[i64], since_ms: i64) -> StoreResult<Vec<(i64, i64, i64)>> {
+    fn issue_hourly(
+        &self,
+        issue_ids: &[IssueId],
+        since_ms: i64,
+    ) -> StoreResult<Vec<(IssueId, i64, i64)>> {
         self.read(|c| read::hourly(c, issue_ids, since_ms))
     }
 
-    fn issue_tags(&self, issue_id: i64, per_key: usize) -> StoreResult<Vec<TagCount>> {
+    fn issue_tags(&self, issue_id: IssueId, per_key: usize) -> StoreResult<Vec<TagCount>> {
         self.read(|c| read::tags(c, issue_id, per_key))
     }
 
-    fn grouping(&self, project_id: i64, hash: &str) -> StoreResult<Option<String>> {
+    fn grouping(&self, project_id: ProjectId, hash: &str) -> StoreResult<Option<String>> {
         self.read(|c| read::grouping(c, project_id, hash))
     }
 
-    fn triage(&self, id: i64, user_id: Option<i64>, change: &Triage) -> StoreResult<Issue> {
+    fn triage(&self, id: IssueId, user_id: Option<UserId>, change: &Triage) -> StoreResult<Issue> {
         self.write(|c| triage::triage(c, id, user_id, change))
     }
 
-    fn activity(&self, issue_id: i64) -> StoreResult<Vec<Activity>> {
+    fn activity(&self, issue_id: IssueId) -> StoreResult<Vec<Activity>> {
         self.read(|c| triage::activity(c, issue_id))
     }
 
-    fn delete_issues(&self, ids: &[i64]) -> StoreResult<u64> {
+    fn delete_issues(&self, ids: &[IssueId]) -> StoreResult<u64> {
         self.write(|c| triage::delete_issues(c, ids))
     }
 
     fn merge_issues(
         &self,
-        target: i64,
-        sources: &[i64],
-        user_id: Option<i64>,
+        target: IssueId,
+        sources: &[IssueId],
+        user_id: Option<UserId>,
     ) -> StoreResult<Issue> {
         self.write(|c| triage::merge_issues(c, target, sources, user_id))
     }
 
     fn issue_events(
         &self,
-        issue_id: i64,
+        issue_id: IssueId,
         cursor: Option<KeysetCursor>,
         limit: i64,
     ) -> StoreResult<Vec<StoredEvent>> {
         self.read(|c| read::issue_events(c, &self.dicts, issue_id, cursor, limit))
     }
 
-    fn issue_event_edge(&self, issue_id: i64, newest: bool) -> StoreResult<Option<StoredEvent>> {
+    fn issue_event_edge(
+        &self,
+        issue_id: IssueId,
+        newest: bool,
+    ) -> StoreResult<Option<StoredEvent>> {
         self.read(|c| read::issue_event_edge(c, &self.dicts, issue_id, newest))
     }
 
-    fn event(&self, project_id: i64, event_id: uuid::Uuid) -> StoreResult<Option<StoredEvent>> {
+    fn event(
+        &self,
+        project_id: ProjectId,
+        event_id: uuid::Uuid,
+    ) -> StoreResult<Option<StoredEvent>> {
         self.read(|c| read::event(c, &self.dicts, project_id, event_id))
+    }
+}
+
+impl UsageStore for SqliteStore {
+    fn set_project_limits(&self, project_id: ProjectId, limits: RateLimit) -> StoreResult<()> {
+        self.write(|c| admin::set_project_limits(c, project_id, limits))
+    }
+
+    fn set_project_retention(
+        &self,
+        project_id: ProjectId,
+        r: RetentionOverride,
+    ) -> StoreResult<()> {
+        self.write(|c| admin::set_project_retention(c, project_id, r))
+    }
+
+    fn set_key_limits(&self, public_key: &str, limits: RateLimit) -> StoreResult<()> {
+        self.write(|c| admin::set_key_limits(c, public_key, limits))
+    }
+
+    fn record_door_usage(
+        &self,
+        rows: &[(ProjectId, i64, UsageCounts)],
+        spikes: &[(ProjectId, SpikeState)],
+    ) -> StoreResult<()> {
+        self.write(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            usage::add(&tx, rows)?;
+            admin::set_spikes(&tx, spikes)?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn usage(&self, project_id: ProjectId, since_ms: i64) -> StoreResult<Vec<(i64, UsageCounts)>> {
+        self.read(|c| usage::hourly(c, project_id, since_ms))
+    }
+
+    fn accepted_since(&self, since_ms: i64) -> StoreResult<Vec<(ProjectId, u64)>> {
+        self.read(|c| usage::accepted_since(c, since_ms))
+    }
+
+    fn client_discards(
+        &self,
+        project_id: ProjectId,
+        since_ms: i64,
+    ) -> StoreResult<Vec<ClientDiscard>> {
+        self.read(|c| usage::discards(c, project_id, since_ms))
+    }
+}
+
+impl Maintenance for SqliteStore {
+    fn evict_step(&self, policy: &RetentionPolicy, now_ms: i64) -> StoreResult<Eviction> {
+        self.write(|c| retention::step(c, policy, now_ms))
+    }
+
+    fn vacuum_step(&self) -> StoreResult<u64> {
+        self.write(|c| retention::vacuum_step(c))
+    }
+
+    fn space(&self) -> StoreResult<(u64, u64)> {
+        self.read(retention::bytes)
     }
 
     fn size_bytes(&self) -> StoreResult<u64> {
@@ -435,14 +532,6 @@ impl Store for SqliteStore {
 
     fn ping(&self) -> StoreResult<()> {
         self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
-    }
-
-    fn release_memory(&self) -> StoreResult<()> {
-        let writer = self.write(|c| shrink_memory(c));
-        // Readers checked out right now keep their cache until next time.
-        let pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
-        let readers = pool.iter().try_for_each(shrink_memory);
-        writer.and(readers)
     }
 }
 

@@ -61,7 +61,7 @@ pub fn issues(c: &Connection, q: &IssueQuery) -> StoreResult<Vec<Issue>> {
         sql.push_str(" AND i.project_id IN (");
         for (n, id) in q.project_ids.iter().enumerate() {
             sql.push_str(if n == 0 { "?" } else { ", ?" });
-            args.push(Value::Integer(*id));
+            args.push(Value::Integer(id.0));
         }
         sql.push(')');
     }
@@ -114,7 +114,7 @@ pub fn issues(c: &Connection, q: &IssueQuery) -> StoreResult<Vec<Issue>> {
     Ok(issues)
 }
 
-pub fn issue(c: &Connection, id: i64) -> StoreResult<Issue> {
+pub fn issue(c: &Connection, id: IssueId) -> StoreResult<Issue> {
     let sql = format!("SELECT {ISSUE_COLUMNS} FROM issues i WHERE i.id = ?1");
     c.query_row(&sql, [id], issue_row)
         .optional()?
@@ -123,9 +123,9 @@ pub fn issue(c: &Connection, id: i64) -> StoreResult<Issue> {
 
 pub fn hourly(
     c: &Connection,
-    issue_ids: &[i64],
+    issue_ids: &[IssueId],
     since_ms: i64,
-) -> StoreResult<Vec<(i64, i64, i64)>> {
+) -> StoreResult<Vec<(IssueId, i64, i64)>> {
     let mut st = c.prepare_cached(
         "SELECT issue_id, hour_ms, count FROM issue_hourly WHERE issue_id = ?1 AND hour_ms >= ?2",
     )?;
@@ -141,7 +141,7 @@ pub fn hourly(
     Ok(out)
 }
 
-pub fn tags(c: &Connection, issue_id: i64, per_key: usize) -> StoreResult<Vec<TagCount>> {
+pub fn tags(c: &Connection, issue_id: IssueId, per_key: usize) -> StoreResult<Vec<TagCount>> {
     let mut st = c.prepare_cached(
         "SELECT key, value, count, first_seen_ms, last_seen_ms, total FROM (
             SELECT key, value, count, first_seen_ms, last_seen_ms,
@@ -163,7 +163,7 @@ pub fn tags(c: &Connection, issue_id: i64, per_key: usize) -> StoreResult<Vec<Ta
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn grouping(c: &Connection, project_id: i64, hash: &str) -> StoreResult<Option<String>> {
+pub fn grouping(c: &Connection, project_id: ProjectId, hash: &str) -> StoreResult<Option<String>> {
     Ok(c.query_row(
         "SELECT grouping FROM issue_hashes WHERE project_id = ?1 AND hash = ?2",
         params![project_id, hash],
@@ -248,7 +248,7 @@ fn finish(c: &Connection, dicts: &Dictionaries, row: EventRow) -> StoredEvent {
 pub fn issue_events(
     c: &Connection,
     dicts: &Dictionaries,
-    issue_id: i64,
+    issue_id: IssueId,
     cursor: Option<KeysetCursor>,
     limit: i64,
 ) -> StoreResult<Vec<StoredEvent>> {
@@ -285,7 +285,7 @@ pub fn issue_events(
 pub fn issue_event_edge(
     c: &Connection,
     dicts: &Dictionaries,
-    issue_id: i64,
+    issue_id: IssueId,
     newest: bool,
 ) -> StoreResult<Option<StoredEvent>> {
     let order = if newest { "DESC" } else { "ASC" };
@@ -298,7 +298,7 @@ pub fn issue_event_edge(
 pub fn event(
     c: &Connection,
     dicts: &Dictionaries,
-    project_id: i64,
+    project_id: ProjectId,
     event_id: uuid::Uuid,
 ) -> StoreResult<Option<StoredEvent>> {
     let sql = format!("SELECT {EVENT_COLUMNS} WHERE project_id = ?1 AND event_id = ?2");

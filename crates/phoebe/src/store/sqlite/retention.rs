@@ -18,8 +18,8 @@ const VACUUM_PAGES: i64 = 2048;
 /// What one step removed per project and issue, to keep the counters exact.
 #[derive(Default)]
 struct Removed {
-    per_project: HashMap<i64, i64>,
-    unpinned_per_issue: HashMap<i64, i64>,
+    per_project: HashMap<ProjectId, i64>,
+    unpinned_per_issue: HashMap<IssueId, i64>,
 }
 
 impl Removed {
@@ -41,7 +41,8 @@ fn delete_events(
     let mut rows = st.query(args)?;
     let mut n = 0;
     while let Some(r) = rows.next()? {
-        let (project_id, issue_id, pinned): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        let (project_id, issue_id, pinned): (ProjectId, IssueId, i64) =
+            (r.get(0)?, r.get(1)?, r.get(2)?);
         *removed.per_project.entry(project_id).or_default() += 1;
         if pinned == pin::NONE {
             *removed.unpinned_per_issue.entry(issue_id).or_default() += 1;
@@ -67,7 +68,7 @@ pub fn step(c: &mut Connection, policy: &RetentionPolicy, now_ms: i64) -> StoreR
     let mut removed = Removed::default();
     let mut out = Eviction::default();
     let mut budget = policy.batch as i64;
-    let projects: Vec<(i64, Option<u64>, Option<u64>, i64)> = {
+    let projects: Vec<(ProjectId, Option<u64>, Option<u64>, i64)> = {
         let mut st = tx.prepare_cached(
             "SELECT id, max_age_days, max_stored_events, stored_events FROM projects ORDER BY id",
         )?;
@@ -167,7 +168,7 @@ pub fn step(c: &mut Connection, policy: &RetentionPolicy, now_ms: i64) -> StoreR
             issue.execute(params![id, n])?;
         }
         let hour = now_ms.div_euclid(HOUR_MS) * HOUR_MS;
-        let usage: Vec<(i64, i64, UsageCounts)> = removed
+        let usage: Vec<(ProjectId, i64, UsageCounts)> = removed
             .per_project
             .iter()
             .map(|(p, n)| {

@@ -242,4 +242,16 @@ CREATE TABLE activity (
 );
 CREATE INDEX activity_issue ON activity (issue_id, id);
 "#,
+    // 6: domain events (an issue was created, regressed, unignored, passed a count), written in
+    // the transaction of the batch that caused them, for alerts to read in order.
+    r#"
+CREATE TABLE domain_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id INTEGER NOT NULL,
+    issue_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    data TEXT NOT NULL DEFAULT '{}',
+    created_ms INTEGER NOT NULL
+);
+"#,
 ];

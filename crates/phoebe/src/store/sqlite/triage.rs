@@ -10,9 +10,9 @@ use crate::store::*;
 /// Appends an activity entry (`user_id` `None` when Phoebe itself made the change).
 pub fn record(
     c: &Connection,
-    issue_id: i64,
-    user_id: Option<i64>,
-    kind: &str,
+    issue_id: IssueId,
+    user_id: Option<UserId>,
+    kind: ActivityKind,
     data: &Value,
 ) -> StoreResult<()> {
     c.prepare_cached(
@@ -22,7 +22,7 @@ pub fn record(
     Ok(())
 }
 
-fn exists(c: &Connection, id: i64) -> StoreResult<()> {
+fn exists(c: &Connection, id: IssueId) -> StoreResult<()> {
     c.query_row("SELECT 1 FROM issues WHERE id = ?1", [id], |_| Ok(()))
         .optional()?
         .ok_or(StoreError::NotFound("issue"))
@@ -30,8 +30,8 @@ fn exists(c: &Connection, id: i64) -> StoreResult<()> {
 
 pub fn triage(
     c: &mut Connection,
-    id: i64,
-    user_id: Option<i64>,
+    id: IssueId,
+    user_id: Option<UserId>,
     change: &Triage,
 ) -> StoreResult<Issue> {
     let tx = c.transaction()?;
@@ -50,14 +50,14 @@ pub fn triage(
                 Some(r) => json!({"inNextRelease": true, "currentRelease": r}),
                 None => json!({}),
             };
-            record(&tx, id, user_id, "resolved", &data)?;
+            record(&tx, id, user_id, ActivityKind::Resolved, &data)?;
         }
         Triage::Unresolve => {
             tx.execute(
                 SET_STATUS,
                 params![id, "unresolved", None::<i64>, None::<i64>, None::<String>],
             )?;
-            record(&tx, id, user_id, "unresolved", &json!({}))?;
+            record(&tx, id, user_id, ActivityKind::Unresolved, &json!({}))?;
         }
         Triage::Ignore {
             until_ms,
@@ -74,7 +74,7 @@ pub fn triage(
             if let Some(n) = until_count {
                 data["untilCount"] = json!(n);
             }
-            record(&tx, id, user_id, "ignored", &data)?;
+            record(&tx, id, user_id, ActivityKind::Ignored, &data)?;
         }
         Triage::Assign(assignee) => {
             let login: Option<String> = match assignee {
@@ -90,18 +90,30 @@ pub fn triage(
                 params![id, assignee],
             )?;
             match login {
-                Some(l) => record(&tx, id, user_id, "assigned", &json!({"assignee": l}))?,
-                None => record(&tx, id, user_id, "unassigned", &json!({}))?,
+                Some(l) => record(
+                    &tx,
+                    id,
+                    user_id,
+                    ActivityKind::Assigned,
+                    &json!({"assignee": l}),
+                )?,
+                None => record(&tx, id, user_id, ActivityKind::Unassigned, &json!({}))?,
             }
         }
-        Triage::Comment(text) => record(&tx, id, user_id, "comment", &json!({"text": text}))?,
+        Triage::Comment(text) => record(
+            &tx,
+            id,
+            user_id,
+            ActivityKind::Comment,
+            &json!({"text": text}),
+        )?,
     }
     let issue = read::issue(&tx, id)?;
     tx.commit()?;
     Ok(issue)
 }
 
-pub fn activity(c: &Connection, issue_id: i64) -> StoreResult<Vec<Activity>> {
+pub fn activity(c: &Connection, issue_id: IssueId) -> StoreResult<Vec<Activity>> {
     let mut st = c.prepare_cached(
         "SELECT a.id, a.issue_id, u.login, a.kind, a.data, a.created_ms FROM activity a
          LEFT JOIN users u ON u.id = a.user_id WHERE a.issue_id = ?1 ORDER BY a.id DESC LIMIT 500",
@@ -121,7 +133,7 @@ pub fn activity(c: &Connection, issue_id: i64) -> StoreResult<Vec<Activity>> {
 }
 
 /// Removes an issue's rows other than the issue itself and its hashes.
-fn delete_counters(tx: &Transaction, id: i64) -> StoreResult<()> {
+fn delete_counters(tx: &Transaction, id: IssueId) -> StoreResult<()> {
     tx.execute("DELETE FROM issue_hourly WHERE issue_id = ?1", [id])?;
     tx.execute("DELETE FROM issue_tags WHERE issue_id = ?1", [id])?;
     Ok(())
@@ -129,13 +141,13 @@ fn delete_counters(tx: &Transaction, id: i64) -> StoreResult<()> {
 
 /// Deletes issues with their events, counters and activity. Their fingerprints are forgotten
 /// too, so a later event with one of them starts a new issue. Returns how many were deleted.
-pub fn delete_issues(c: &mut Connection, ids: &[i64]) -> StoreResult<u64> {
+pub fn delete_issues(c: &mut Connection, ids: &[IssueId]) -> StoreResult<u64> {
     let tx = c.transaction()?;
     let mut deleted = 0;
     for &id in ids {
         let Some(project_id) = tx
             .query_row("SELECT project_id FROM issues WHERE id = ?1", [id], |r| {
-                r.get::<_, i64>(0)
+                r.get::<_, ProjectId>(0)
             })
             .optional()?
         else {
@@ -160,9 +172,9 @@ pub fn delete_issues(c: &mut Connection, ids: &[i64]) -> StoreResult<u64> {
 /// the target, so later events of any of them land there; the sources disappear.
 pub fn merge_issues(
     c: &mut Connection,
-    target: i64,
-    sources: &[i64],
-    user_id: Option<i64>,
+    target: IssueId,
+    sources: &[IssueId],
+    user_id: Option<UserId>,
 ) -> StoreResult<Issue> {
     let tx = c.transaction()?;
     let into = read::issue(&tx, target)?;
@@ -211,7 +223,13 @@ pub fn merge_issues(
         [target],
     )?;
     if !merged.is_empty() {
-        record(&tx, target, user_id, "merged", &json!({ "issues": merged }))?;
+        record(
+            &tx,
+            target,
+            user_id,
+            ActivityKind::Merged,
+            &json!({ "issues": merged }),
+        )?;
     }
     let issue = read::issue(&tx, target)?;
     tx.commit()?;

@@ -17,7 +17,7 @@ const UPSERT_USAGE: &str = "INSERT INTO usage_hourly
         evicted = evicted + excluded.evicted";
 
 /// Adds counts to hourly rows inside the caller's transaction.
-pub fn add(c: &Connection, rows: &[(i64, i64, UsageCounts)]) -> StoreResult<()> {
+pub fn add(c: &Connection, rows: &[(ProjectId, i64, UsageCounts)]) -> StoreResult<()> {
     let mut st = c.prepare_cached(UPSERT_USAGE)?;
     for (project_id, hour_ms, u) in rows {
         st.execute(params![
@@ -37,7 +37,7 @@ pub fn add(c: &Connection, rows: &[(i64, i64, UsageCounts)]) -> StoreResult<()> 
 /// Hourly rows of a project since `since_ms`, oldest first.
 pub fn hourly(
     c: &Connection,
-    project_id: i64,
+    project_id: ProjectId,
     since_ms: i64,
 ) -> StoreResult<Vec<(i64, UsageCounts)>> {
     let mut st = c.prepare_cached(
@@ -61,7 +61,7 @@ pub fn hourly(
 }
 
 /// Events accepted per project since `since_ms` (spike protection's starting baseline).
-pub fn accepted_since(c: &Connection, since_ms: i64) -> StoreResult<Vec<(i64, u64)>> {
+pub fn accepted_since(c: &Connection, since_ms: i64) -> StoreResult<Vec<(ProjectId, u64)>> {
     let mut st = c.prepare_cached(
         "SELECT project_id, sum(accepted) FROM usage_hourly WHERE hour_ms >= ?1 GROUP BY project_id",
     )?;
@@ -90,7 +90,11 @@ pub fn add_discards(c: &Connection, rows: &[ClientDiscard]) -> StoreResult<()> {
 }
 
 /// A project's client-report sums since `since_ms`, newest day first.
-pub fn discards(c: &Connection, project_id: i64, since_ms: i64) -> StoreResult<Vec<ClientDiscard>> {
+pub fn discards(
+    c: &Connection,
+    project_id: ProjectId,
+    since_ms: i64,
+) -> StoreResult<Vec<ClientDiscard>> {
     let mut st = c.prepare_cached(
         "SELECT project_id, day_ms, reason, category, quantity FROM client_discards
          WHERE project_id = ?1 AND day_ms >= ?2 ORDER BY day_ms DESC, quantity DESC",

@@ -1,0 +1,121 @@
+//! Ids as types: a `ProjectId` cannot be passed where an `IssueId` is meant, so one project's
+//! data cannot leak into another's through a swapped argument. Each is parsed once at the edge
+//! (API path, form, CLI argument, database row) and travels typed from there.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Why an id from outside was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadId {
+    what: &'static str,
+    input: String,
+}
+
+impl fmt::Display for BadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:?} is not {} id: use the number shown in the dashboard or the API",
+            self.input, self.what
+        )
+    }
+}
+
+impl std::error::Error for BadId {}
+
+macro_rules! integer_id {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(pub i64);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        /// A plain number on the wire (the API writes ids as strings where Sentry does).
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_i64(self.0)
+            }
+        }
+
+        /// Read as a number (or a string of one), so a path like `/issues/{id}/` parses it.
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct Visit;
+                impl serde::de::Visitor<'_> for Visit {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        write!(f, "{} id (a positive number)", $what)
+                    }
+                    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<$name, E> {
+                        if n > 0 {
+                            Ok($name(n))
+                        } else {
+                            Err(E::custom(format!("{n} is not {} id", $what)))
+                        }
+                    }
+                    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<$name, E> {
+                        self.visit_i64(i64::try_from(n).map_err(E::custom)?)
+                    }
+                    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<$name, E> {
+                        s.parse().map_err(E::custom)
+                    }
+                }
+                d.deserialize_i64(Visit)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = BadId;
+
+            /// Database ids start at 1; anything else is not one of ours.
+            fn from_str(s: &str) -> Result<Self, BadId> {
+                match s.trim().parse::<i64>() {
+                    Ok(n) if n > 0 => Ok($name(n)),
+                    _ => Err(BadId { what: $what, input: s.chars().take(64).collect() }),
+                }
+            }
+        }
+    };
+}
+
+integer_id!(
+    /// An organization.
+    OrgId,
+    "an organization"
+);
+integer_id!(
+    /// A project; also the number at the end of its DSNs.
+    ProjectId,
+    "a project"
+);
+integer_id!(
+    /// An issue.
+    IssueId,
+    "an issue"
+);
+integer_id!(
+    /// A person's account.
+    UserId,
+    "a user"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_parse_positive_integers_only() {
+        assert_eq!("42".parse::<IssueId>(), Ok(IssueId(42)));
+        assert_eq!(" 7 ".parse::<ProjectId>(), Ok(ProjectId(7)));
+        for bad in ["0", "-3", "abc", "", "9999999999999999999999"] {
+            let err = bad.parse::<IssueId>().unwrap_err();
+            assert!(err.to_string().contains("is not an issue id"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The domain model every layer shares: ids, organizations and projects, issues and their
+//! triage, usage, the digest batch, and the rules that turn digested events into issue changes.
+//!
+//! Architecture invariant: pure. Nothing here touches storage, the network, the file system or
+//! the clock (`now` is an argument); it imports nothing of `crate` outside `domain`. Names from
+//! outside (statuses, roles, activity kinds, ids) are parsed into these types once, at the edge.
+
+mod batch;
+mod directory;
+mod ids;
+mod issue;
+pub mod rules;
+mod usage;
+
+pub use batch::*;
+pub use directory::*;
+pub use ids::*;
+pub use issue::*;
+pub use usage::*;
