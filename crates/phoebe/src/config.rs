@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 /// The main database's file name inside the data folder.
 pub const DATABASE_FILE: &str = "phoebe.sqlite";
 
+/// The inbox's file name inside the data folder.
+pub const INBOX_FILE: &str = "inbox.sqlite";
+
 /// Everything `phoebe.toml` can say. Unknown keys are an error, so a typo never passes silently.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -436,7 +439,7 @@ impl Config {
 
     /// Path of the inbox database.
     pub fn inbox_path(&self) -> PathBuf {
-        self.data_dir.join("inbox.sqlite")
+        self.data_dir.join(INBOX_FILE)
     }
 }
 

@@ -48,17 +48,11 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let watermark = store.digest_watermark()?;
-    let inbox_path = config.inbox_path();
-    let inbox = Arc::new(
-        Inbox::open(
-            &inbox_path,
-            watermark,
-            &config.inbox.synchronous,
-            config.inbox.max_batch,
-            config.inbox.max_backlog,
-        )
-        .with_context(|| format!("opening the inbox {}", inbox_path.display()))?,
-    );
+    let inbox = Arc::new(Inbox::start(
+        crate::store::open_inbox(&config, watermark)?,
+        config.inbox.max_batch,
+        config.inbox.max_backlog,
+    )?);
     if inbox.pending() > 0 {
         tracing::info!(
             pending = inbox.pending(),

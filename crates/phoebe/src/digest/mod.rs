@@ -1,7 +1,9 @@
 //! Digest: the pipeline from the inbox to stored issues. One thread claims a batch of inbox
-//! entries, turns them into a [`crate::domain::DigestBatch`] ([`process`]), writes it in one store
-//! transaction together with the new watermark, and only then deletes the entries from the inbox.
-//! A crash anywhere in between replays the batch, and the watermark makes the replay a no-op.
+//! entries and turns them into a [`crate::domain::DigestBatch`] ([`process`]); another writes
+//! it in one store transaction together with the entries' acknowledgement, and only then lets
+//! the inbox forget them. A crash anywhere in between leaves the entries unacknowledged (they
+//! are claimed again after a restart) or acknowledged (they never are): see
+//! [`crate::store::InboxStore`].
 
 pub mod process;
 
@@ -72,18 +74,6 @@ fn run(
     options: ProcessOptions,
     stop: Arc<AtomicBool>,
 ) {
-    let watermark = loop {
-        match store.digest_watermark() {
-            Ok(w) => break w,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the digest watermark; retrying in 1 s");
-                if stop.load(Ordering::SeqCst) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_secs(1));
-            }
-        }
-    };
     let dictionary = match store.latest_zstd_dict() {
         Ok(d) => d.map(|(_, dict)| dict),
         Err(e) => {
@@ -114,18 +104,23 @@ fn run(
             return;
         }
     };
-    let mut claimed_through = watermark;
+    // Entries claimed but left out of a batch that stopped early at its byte bound; they go
+    // first into the next one (the inbox hands each entry out once).
+    let mut carry: Vec<crate::domain::Claimed> = Vec::new();
     let mut seen = 0u64;
     let mut idle_since: Option<std::time::Instant> = None;
     let mut released = true;
     while !stop.load(Ordering::SeqCst) {
-        let claimed = match inbox.claim(claimed_through, batch_size) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!(error = %e, "reading the inbox failed; retrying in 1 s");
-                std::thread::sleep(Duration::from_secs(1));
-                continue;
-            }
+        let mut claimed = match carry.is_empty() {
+            false => std::mem::take(&mut carry),
+            true => match inbox.claim(batch_size) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(error = %e, "reading the inbox failed; retrying in 1 s");
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
+            },
         };
         if claimed.is_empty() {
             if let Err(e) = inbox.shrink_if_drained() {
@@ -147,7 +142,7 @@ fn run(
             .add(started.elapsed().as_micros() as u64);
         metrics.digest_events_failed.add(stats.failed);
         metrics.items_dropped.add(stats.dropped);
-        claimed_through = batch.last_inbox_id;
+        carry = claimed.split_off(batch.inbox_ids.len());
         if to_writer.send(batch).is_err() {
             break;
         }
@@ -213,7 +208,8 @@ fn write_batches(
                     metrics
                         .digest_issues_created
                         .add(outcome.new_issues.len() as u64);
-                    if let Err(e) = inbox.delete_through(batch.last_inbox_id) {
+                    let forgotten = batch.inbox_ids.last().map(|id| inbox.forget_through(*id));
+                    if let Some(Err(e)) = forgotten {
                         tracing::warn!(error = %e, "could not trim the inbox; it will be trimmed on restart");
                     }
                     break;

@@ -7,8 +7,8 @@ use phoebe_protocol::event::{Event, EventKind};
 use phoebe_protocol::normalize::{self, NormalizeContext, Problem};
 
 use crate::codec::{self, Encoding};
+use crate::domain::{Claimed, Entry, EntryKind};
 use crate::domain::{ClientDiscard, DigestBatch, DigestedEvent, EventBounds, KeptItem, ProjectId};
-use crate::inbox::{Claimed, Entry, EntryKind};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -172,7 +172,8 @@ impl Processor {
     }
 
     /// Builds one store batch out of claimed inbox entries. The batch may stop early to stay under
-    /// [`MAX_BATCH_BYTES`]; `last_inbox_id` says how far it got, and the rest is claimed again.
+    /// [`MAX_BATCH_BYTES`]; `inbox_ids` says which entries it covers (a prefix of `claimed`), and
+    /// the caller keeps the rest for the next batch.
     pub fn build_batch(&mut self, claimed: &[Claimed]) -> (DigestBatch, ProcessStats) {
         let mut batch = DigestBatch {
             bounds: self.options.bounds,
@@ -204,7 +205,7 @@ impl Processor {
                     payload,
                 });
             }
-            batch.last_inbox_id = c.id;
+            batch.inbox_ids.push(c.id);
             bytes += batch.events[counted_events..]
                 .iter()
                 .map(|e| e.payload_zstd.len())
@@ -513,6 +514,7 @@ mod tests {
             .enumerate()
             .map(|(i, body)| Claimed {
                 id: i as i64 + 1,
+                body_len: body.len(),
                 entry: Entry {
                     project_id: ProjectId(1),
                     received_ms: 1_700_000_000_000,
@@ -627,7 +629,7 @@ mod tests {
             .as_deref()
             .unwrap()
             .ends_with("[decoded body]"));
-        assert_eq!(batch.last_inbox_id, entries[1].id);
+        assert_eq!(batch.inbox_ids.last(), Some(&entries[1].id));
     }
 
     #[test]

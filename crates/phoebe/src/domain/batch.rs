@@ -115,8 +115,10 @@ pub struct DigestBatch {
     pub discards: Vec<ClientDiscard>,
     /// How many events each issue keeps.
     pub bounds: EventBounds,
-    /// The last inbox id this batch covers; becomes the new watermark.
-    pub last_inbox_id: i64,
+    /// The inbox entries this batch acknowledges, in claim order: a backend commits their
+    /// acknowledgement in the batch's own transaction (SQLite records the last as its watermark),
+    /// so the results of an entry are written exactly once.
+    pub inbox_ids: Vec<i64>,
     /// A zstd dictionary the batch's payloads (and later ones) are compressed with, to be stored
     /// in the same transaction: (dictionary id, dictionary bytes).
     pub new_dict: Option<(u32, Vec<u8>)>,

@@ -1,5 +1,5 @@
 //! The domain model every layer shares: ids, organizations and projects, issues and their
-//! triage, usage, the digest batch, and the rules that turn digested events into issue changes.
+//! triage, usage, inbox entries, the digest batch, and the rules that turn digested events into issue changes.
 //!
 //! Architecture invariant: pure. Nothing here touches storage, the network, the file system or
 //! the clock (`now` is an argument); it imports nothing of `crate` outside `domain`. Names from
@@ -8,6 +8,7 @@
 mod batch;
 mod directory;
 mod ids;
+mod inbox;
 mod issue;
 pub mod rules;
 mod usage;
@@ -15,5 +16,6 @@ mod usage;
 pub use batch::*;
 pub use directory::*;
 pub use ids::*;
+pub use inbox::*;
 pub use issue::*;
 pub use usage::*;

@@ -12,14 +12,18 @@ use crate::domain::rules::IssueEvent;
 struct Backend {
     name: &'static str,
     store: Arc<dyn Store>,
-    _dir: tempfile::TempDir,
+    /// Opens (again) the backend's inbox, as a restarted server would, at a store watermark.
+    inbox: Box<dyn Fn(i64) -> Arc<dyn InboxStore>>,
+    _dir: Arc<tempfile::TempDir>,
 }
 
 fn backends() -> Vec<Backend> {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let inbox_dir = dir.clone();
     vec![Backend {
         name: "sqlite",
         store: open_in(dir.path()).unwrap(),
+        inbox: Box::new(move |watermark| open_inbox_in(inbox_dir.path(), watermark).unwrap()),
         _dir: dir,
     }]
 }
@@ -55,7 +59,7 @@ fn batches_group_count_and_are_idempotent() {
                 event(p, "h2", 11 * hour, "id:1", "1.0"),
             ],
             kept: vec![],
-            last_inbox_id: 7,
+            inbox_ids: vec![7],
             new_dict: None,
             ..DigestBatch::default()
         };
@@ -118,7 +122,7 @@ fn batches_group_count_and_are_idempotent() {
             .apply_digest_batch(&DigestBatch {
                 events: vec![event(p, "h1", 12 * hour, "id:3", "1.2")],
                 kept: vec![],
-                last_inbox_id: 8,
+                inbox_ids: vec![8],
                 new_dict: None,
                 ..DigestBatch::default()
             })
@@ -176,7 +180,7 @@ fn one_issue_batches(s: &dyn Store, p: &Project, n: usize, bounds: EventBounds, 
     for (next_inbox, chunk) in (101..).zip(events.chunks(per_batch)) {
         s.apply_digest_batch(&DigestBatch {
             events: chunk.to_vec(),
-            last_inbox_id: next_inbox,
+            inbox_ids: vec![next_inbox],
             bounds,
             ..DigestBatch::default()
         })
@@ -384,7 +388,7 @@ fn digest(s: &dyn Store, events: Vec<DigestedEvent>) -> BatchOutcome {
     let next = s.digest_watermark().unwrap() + 1;
     s.apply_digest_batch(&DigestBatch {
         events,
-        last_inbox_id: next,
+        inbox_ids: vec![next],
         ..DigestBatch::default()
     })
     .unwrap()
@@ -627,4 +631,78 @@ fn tokens_and_sessions_belong_to_active_users_only() {
             Err(StoreError::NotFound(_))
         ));
     });
+}
+
+fn inbox_entry(p: &Project, n: u8) -> Entry {
+    Entry {
+        project_id: p.id,
+        received_ms: 1_000 + n as i64,
+        kind: EntryKind::Envelope,
+        client_ip: None,
+        encoding: Some("gzip".into()),
+        meta: None,
+        body: bytes::Bytes::from(vec![n; 100]),
+        decoded: None,
+    }
+}
+
+#[test]
+fn inbox_ids_grow_above_the_watermark_and_each_entry_is_claimed_once_in_order() {
+    for b in backends() {
+        let org = b.store.create_org("acme", "Acme").unwrap();
+        let (p, _) = b.store.create_project(org.id, "web", "Web", None).unwrap();
+        let inbox = (b.inbox)(41);
+        let entries: Vec<Entry> = (1..=3).map(|n| inbox_entry(&p, n)).collect();
+        let ids = inbox.append(&entries.iter().collect::<Vec<_>>()).unwrap();
+        assert!(
+            ids[0] > 41 && ids.windows(2).all(|w| w[0] < w[1]),
+            "{ids:?}"
+        );
+        assert_eq!(inbox.count().unwrap(), 3);
+        let first = inbox.claim(2, usize::MAX).unwrap();
+        assert_eq!(first.iter().map(|c| c.id).collect::<Vec<_>>(), ids[..2]);
+        assert_eq!(first[0].entry.kind, EntryKind::Envelope);
+        assert_eq!(first[0].body_len, 100);
+        assert_eq!(inbox.body(ids[0]).unwrap(), entries[0].body);
+        // A byte budget stops a claim early, but never before its first entry.
+        let rest = inbox.claim(10, 1).unwrap();
+        assert_eq!(rest.iter().map(|c| c.id).collect::<Vec<_>>(), ids[2..]);
+        assert!(inbox.claim(10, usize::MAX).unwrap().is_empty());
+        assert_eq!(inbox.forget_through(ids[1]).unwrap(), 2);
+        assert_eq!(inbox.count().unwrap(), 1);
+        eprintln!("backend: {}", b.name);
+    }
+}
+
+#[test]
+fn an_acknowledged_entry_is_never_claimed_again_and_an_unacknowledged_one_is() {
+    for b in backends() {
+        let s = &*b.store;
+        let org = s.create_org("acme", "Acme").unwrap();
+        let (p, _) = s.create_project(org.id, "web", "Web", None).unwrap();
+        let inbox = (b.inbox)(s.digest_watermark().unwrap());
+        let entries: Vec<Entry> = (1..=3).map(|n| inbox_entry(&p, n)).collect();
+        let ids = inbox.append(&entries.iter().collect::<Vec<_>>()).unwrap();
+        assert_eq!(inbox.claim(10, usize::MAX).unwrap().len(), 3);
+        // The results of the first two commit with their acknowledgement; then the process
+        // dies before the inbox forgets them, and before the third entry's results commit.
+        let results = DigestBatch {
+            events: vec![event(&p, "a", 1_000, "u", "1.0")],
+            inbox_ids: ids[..2].to_vec(),
+            ..DigestBatch::default()
+        };
+        s.apply_digest_batch(&results).unwrap();
+        drop(inbox);
+        let restarted = (b.inbox)(s.digest_watermark().unwrap());
+        let again = restarted.claim(10, usize::MAX).unwrap();
+        assert_eq!(again.iter().map(|c| c.id).collect::<Vec<_>>(), ids[2..]);
+        // Replaying the acknowledged batch changes nothing.
+        let replay = s.apply_digest_batch(&results).unwrap();
+        assert_eq!(
+            (replay.stored, replay.duplicates, replay.new_issues.len()),
+            (0, 1, 0)
+        );
+        assert_eq!(issue_of(s, &p, "a").times_seen, 1);
+        eprintln!("backend: {}", b.name);
+    }
 }

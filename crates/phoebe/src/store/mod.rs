@@ -7,9 +7,7 @@
 
 #[cfg(test)]
 mod conformance;
-// FIXME: crate-visible only for the inbox, still a SQLite queue of its own; it moves behind the
-// seam next (see ARCHITECTURE.md).
-pub(crate) mod sqlite;
+mod sqlite;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -55,6 +53,25 @@ pub fn open(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let store = sqlite::SqliteStore::open(&path)
         .with_context(|| format!("opening the database {}", path.display()))?;
     Ok(Arc::new(store))
+}
+
+/// Opens the inbox the configuration names (SQLite keeps it in a file of its own, so ingest's
+/// commits never wait behind a digest transaction). `watermark` is the store's
+/// [`DigestWriter::digest_watermark`]: what it acknowledged is never claimed again.
+pub fn open_inbox(config: &Config, watermark: i64) -> anyhow::Result<Arc<dyn InboxStore>> {
+    let path = config.inbox_path();
+    let inbox = sqlite::inbox::SqliteInbox::open(&path, watermark, &config.inbox.synchronous)
+        .with_context(|| format!("opening the inbox {}", path.display()))?;
+    Ok(Arc::new(inbox))
+}
+
+/// Opens the embedded inbox in `dir` with `synchronous = full`: for tests.
+pub fn open_inbox_in(dir: &Path, watermark: i64) -> StoreResult<Arc<dyn InboxStore>> {
+    Ok(Arc::new(sqlite::inbox::SqliteInbox::open(
+        &dir.join(crate::config::INBOX_FILE),
+        watermark,
+        "full",
+    )?))
 }
 
 /// Opens the embedded database in `dir` (which must exist): for tests and tools that have a
@@ -256,4 +273,41 @@ pub trait Maintenance: Send + Sync + 'static {
     fn size_bytes(&self) -> StoreResult<u64>;
     /// Cheap liveness check of the database.
     fn ping(&self) -> StoreResult<()>;
+}
+
+/// The durable queue between ingest and digest, as a backend keeps it. The contract that makes
+/// "acknowledged means durable" and "every accepted event is digested exactly once" hold, on
+/// one node or several (the conformance suite tests each clause):
+///
+/// 1. [`append`](InboxStore::append) returns only once its entries are committed; ingest
+///    answers `200` after that. Ids are positive, increase in commit order, are never reused,
+///    and stay above every id a store ever acknowledged.
+/// 2. [`claim`](InboxStore::claim) hands each committed entry to one claimer, oldest first.
+///    SQLite: one digester per data folder, and a cursor that starts at the store's watermark.
+///    PostgreSQL: rows taken with `FOR UPDATE SKIP LOCKED` under a lease that a crashed node's
+///    successor takes over.
+/// 3. Digest acknowledges an entry by writing its results with its id
+///    ([`DigestBatch::inbox_ids`]) in one transaction ([`DigestWriter::apply_digest_batch`]).
+///    An entry whose results are committed is never claimed again, even when a crash comes
+///    between that commit and [`forget_through`](InboxStore::forget_through); an entry whose
+///    results are not committed is claimed again after a restart.
+/// 4. [`forget_through`](InboxStore::forget_through) only reclaims space: it may lag or fail
+///    without breaking 1-3.
+pub trait InboxStore: Send + Sync + 'static {
+    /// Commits `entries` (bodies as received) and returns their ids, in order.
+    fn append(&self, entries: &[&Entry]) -> StoreResult<Vec<i64>>;
+    /// Up to `limit` unclaimed entries, oldest first, stopping once their bodies pass
+    /// `max_bytes` (but always at least one). Bodies are left empty: [`Claimed::body_len`] says
+    /// their size and [`body`](InboxStore::body) reads one.
+    fn claim(&self, limit: usize, max_bytes: usize) -> StoreResult<Vec<Claimed>>;
+    /// The stored body of an entry.
+    fn body(&self, id: i64) -> StoreResult<bytes::Bytes>;
+    /// Drops entries up to and including `id` (their results are committed); returns how many.
+    fn forget_through(&self, id: i64) -> StoreResult<u64>;
+    /// Entries committed and not yet forgotten.
+    fn count(&self) -> StoreResult<i64>;
+    /// Hands some of the space a drained backlog took back to the file system (a bounded step).
+    fn shrink(&self) -> StoreResult<()>;
+    /// Empties the read side's page cache (see [`DigestWriter::release_memory`]).
+    fn release_memory(&self) -> StoreResult<()>;
 }

@@ -49,10 +49,13 @@ pub fn apply(c: &mut Connection, batch: &DigestBatch) -> StoreResult<BatchOutcom
     let known = read_known(&tx, batch)?;
     let plan = rules::plan(batch, &known, now);
     let outcome = write_plan(&tx, batch, &plan, now)?;
-    tx.execute(
-        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        params![WATERMARK_KEY, batch.last_inbox_id.to_string()],
-    )?;
+    // Entries are claimed in id order by one digester, so the last id acknowledges them all.
+    if let Some(last) = batch.inbox_ids.last() {
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![WATERMARK_KEY, last.to_string()],
+        )?;
+    }
     tx.commit()?;
     Ok(outcome)
 }

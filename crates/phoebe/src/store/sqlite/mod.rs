@@ -4,6 +4,7 @@
 
 mod admin;
 mod digest;
+pub mod inbox;
 mod read;
 mod retention;
 mod schema;

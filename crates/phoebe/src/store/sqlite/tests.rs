@@ -1,4 +1,5 @@
-//! What only the SQLite backend has: its schema versions and their upgrades. Everything every
+//! What only the SQLite backend has: its schema versions and their upgrades, and the inbox's
+//! own file. Everything every
 //! backend must do is in the conformance suite (`store::conformance`).
 
 use super::*;
@@ -46,7 +47,7 @@ fn a_database_of_the_previous_schema_upgrades_in_place_and_keeps_its_issues() {
     let out = s
         .apply_digest_batch(&DigestBatch {
             events: vec![ev],
-            last_inbox_id: 1,
+            inbox_ids: vec![1],
             ..DigestBatch::default()
         })
         .unwrap();
@@ -73,5 +74,46 @@ fn a_database_of_the_previous_schema_upgrades_in_place_and_keeps_its_issues() {
             },
             crate::domain::rules::IssueEvent::PassedCount(10)
         ]
+    );
+}
+
+#[test]
+fn a_drained_inbox_gives_a_large_backlog_back_to_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("inbox.sqlite");
+    let inbox = inbox::SqliteInbox::open(&path, 0, "normal").unwrap();
+    let body = bytes::Bytes::from(vec![7u8; 512 * 1024]);
+    let mut last = 0;
+    for n in 0..64 {
+        let e = Entry {
+            project_id: ProjectId(1),
+            received_ms: n,
+            kind: EntryKind::Envelope,
+            client_ip: None,
+            encoding: None,
+            meta: None,
+            body: body.clone(),
+            decoded: None,
+        };
+        last = inbox.append(&[&e]).unwrap()[0];
+    }
+    let size = || std::fs::metadata(&path).unwrap().len();
+    let wal = || std::fs::metadata(dir.path().join("inbox.sqlite-wal")).map_or(0, |m| m.len());
+    // The WAL holds the recent writes; a checkpoint moves them into the file.
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .unwrap();
+    let full = size();
+    assert!(full > 30 << 20, "{full}");
+    assert_eq!(inbox.forget_through(last).unwrap(), 64);
+    // One step, as digest takes after forgetting; no explicit checkpoint: the drained inbox
+    // truncates its own WAL.
+    inbox.shrink().unwrap();
+    assert!(
+        size() + wal() < 8 << 20,
+        "{} + {} bytes left of {full}",
+        size(),
+        wal()
     );
 }
