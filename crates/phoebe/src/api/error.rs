@@ -27,6 +27,7 @@ impl IntoResponse for ApiError {
             ApiError::Ops(OpsError::NotFound(_)) => StatusCode::NOT_FOUND,
             ApiError::Ops(OpsError::Invalid(_)) => StatusCode::BAD_REQUEST,
             ApiError::Ops(OpsError::Conflict(_)) => StatusCode::CONFLICT,
+            ApiError::Ops(OpsError::Forbidden(_)) => StatusCode::FORBIDDEN,
             ApiError::Ops(OpsError::Store(_)) | ApiError::Unexpected(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }

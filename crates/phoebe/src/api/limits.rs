@@ -1,13 +1,13 @@
 //! `/api/0/projects/{org}/{project}/limits/`, `.../keys/{key}/` and `.../usage/`: rate limits,
 //! retention and what happened to a project's events.
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::Json;
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 
 use super::json::{iso, key as key_json};
-use super::{blocking, ApiError, AuthUser, Shared, J};
+use super::{blocking, ApiError, Authed, J};
 use crate::domain::UsageCounts;
 use crate::ops::limits::{Change, KeyLimits, LimitChanges, ProjectLimits, Setting, UsageReport};
 use crate::ops::{self, parse_period_ms};
@@ -56,11 +56,10 @@ pub fn limits_json(l: &ProjectLimits) -> Value {
 
 /// `GET .../limits/`
 pub async fn get_limits(
-    State(state): Shared,
-    _user: AuthUser,
+    Authed(ops): Authed,
     Path((org, project)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let l = blocking(&state, move |ops| {
+    let l = blocking(ops, move |ops| {
         let p = ops.project(&org, &project)?;
         Ok(ops.project_limits(&p))
     })
@@ -70,12 +69,11 @@ pub async fn get_limits(
 
 /// `PUT .../limits/`
 pub async fn put_limits(
-    State(state): Shared,
-    _user: AuthUser,
+    Authed(ops): Authed,
     Path((org, project)): Path<(String, String)>,
     J(body): J<LimitsUpdate>,
 ) -> Result<Json<Value>, ApiError> {
-    let l = blocking(&state, move |ops| {
+    let l = blocking(ops, move |ops| {
         let p = ops.project(&org, &project)?;
         let changes = LimitChanges {
             events_per_minute: body.events_per_minute,
@@ -145,11 +143,10 @@ fn key_in_project(
 
 /// `GET .../keys/{key}/`
 pub async fn get_key(
-    State(state): Shared,
-    _user: AuthUser,
+    Authed(ops): Authed,
     Path((org, project, key)): Path<(String, String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let v = blocking(&state, move |ops| {
+    let v = blocking(ops, move |ops| {
         let k = key_in_project(ops, &org, &project, &key)?;
         Ok(key_limits_json(ops, &k))
     })
@@ -159,12 +156,11 @@ pub async fn get_key(
 
 /// `PUT .../keys/{key}/`: `isActive`, `eventsPerMinute`, `eventsPerHour`, or Sentry's `rateLimit`.
 pub async fn put_key(
-    State(state): Shared,
-    _user: AuthUser,
+    Authed(ops): Authed,
     Path((org, project, key)): Path<(String, String, String)>,
     J(body): J<KeyUpdate>,
 ) -> Result<Json<Value>, ApiError> {
-    let v = blocking(&state, move |ops| {
+    let v = blocking(ops, move |ops| {
         let k = key_in_project(ops, &org, &project, &key)?;
         let (mut per_minute, mut per_hour) = (body.events_per_minute, body.events_per_hour);
         match body.rate_limit {
@@ -229,8 +225,7 @@ pub fn usage_json(r: &UsageReport) -> Value {
 
 /// `GET .../usage/?statsPeriod=24h`
 pub async fn get_usage(
-    State(state): Shared,
-    _user: AuthUser,
+    Authed(ops): Authed,
     Path((org, project)): Path<(String, String)>,
     super::Q(params): super::Q<UsageParams>,
 ) -> Result<Json<Value>, ApiError> {
@@ -240,7 +235,7 @@ pub async fn get_usage(
             "statsPeriod {period:?} is not a period like 24h, 14d or 90d (at most 90 days)"
         ))
     })?;
-    let r = blocking(&state, move |ops| {
+    let r = blocking(ops, move |ops| {
         let p = ops.project(&org, &project)?;
         let since = chrono::Utc::now().timestamp_millis() - ms;
         Ok(ops.usage(&p, since.div_euclid(3_600_000) * 3_600_000)?)

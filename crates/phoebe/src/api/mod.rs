@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 pub use error::ApiError;
 pub use limits::{limits_json, usage_json};
 
-use crate::domain::{Issue, IssueId, Project, ProjectId, User};
+use crate::domain::{Issue, IssueId, Project, ProjectId};
 use crate::ops::{self, IssueListRequest, Ops};
 
 /// What API handlers share.
@@ -33,10 +33,9 @@ type Shared = State<Arc<ApiState>>;
 
 /// Runs a blocking operation off the async workers.
 async fn blocking<T: Send + 'static>(
-    state: &Arc<ApiState>,
+    ops: Ops,
     f: impl FnOnce(&Ops) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let ops = state.ops.clone();
     tokio::task::spawn_blocking(move || f(&ops))
         .await
         .map_err(|e| ApiError::Unexpected(e.to_string()))?
@@ -107,10 +106,11 @@ where
     }
 }
 
-/// The authenticated user of a request.
-pub struct AuthUser(pub User);
+/// The operations, acting for the caller a request's bearer token stands for: a handler cannot
+/// reach an operation without one.
+pub struct Authed(pub Ops);
 
-impl FromRequestParts<Arc<ApiState>> for AuthUser {
+impl FromRequestParts<Arc<ApiState>> for Authed {
     type Rejection = ApiError;
 
     async fn from_request_parts(
@@ -131,8 +131,12 @@ impl FromRequestParts<Arc<ApiState>> for AuthUser {
             ));
         };
         let token = token.trim().to_string();
-        let user = blocking(state, move |ops| Ok(ops.authenticate_token(&token)?)).await?;
-        user.map(AuthUser)
+        let caller = blocking(state.ops.clone(), move |ops| {
+            Ok(ops.authenticate_token(&token)?)
+        })
+        .await?;
+        caller
+            .map(|c| Authed(state.ops.acting_as(c)))
             .ok_or_else(|| ApiError::Unauthorized("invalid or revoked token".into()))
     }
 }
@@ -194,13 +198,16 @@ async fn index(State(state): Shared, headers: HeaderMap) -> Json<Value> {
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| t.trim().to_string());
     let user = match token {
-        Some(t) => blocking(&state, move |ops| Ok(ops.authenticate_token(&t)?))
-            .await
-            .ok()
-            .flatten(),
+        Some(t) => blocking(
+            state.ops.clone(),
+            move |ops| Ok(ops.authenticate_token(&t)?),
+        )
+        .await
+        .ok()
+        .flatten(),
         None => None,
     };
-    Json(match user {
+    Json(match user.as_ref().and_then(|c| c.user()) {
         Some(u) => json!({
             "version": "0",
             "user": {"id": u.id.to_string(), "username": u.login, "email": u.login},
@@ -210,17 +217,13 @@ async fn index(State(state): Shared, headers: HeaderMap) -> Json<Value> {
     })
 }
 
-async fn list_orgs(State(state): Shared, _user: AuthUser) -> Result<Json<Value>, ApiError> {
-    let orgs = blocking(&state, |ops| Ok(ops.orgs()?)).await?;
+async fn list_orgs(Authed(ops): Authed) -> Result<Json<Value>, ApiError> {
+    let orgs = blocking(ops, |ops| Ok(ops.orgs()?)).await?;
     Ok(Json(Value::Array(orgs.iter().map(json::org).collect())))
 }
 
-async fn get_org(
-    State(state): Shared,
-    _user: AuthUser,
-    P(org): P<String>,
-) -> Result<Json<Value>, ApiError> {
-    let orgs = blocking(&state, |ops| Ok(ops.orgs()?)).await?;
+async fn get_org(Authed(ops): Authed, P(org): P<String>) -> Result<Json<Value>, ApiError> {
+    let orgs = blocking(ops, |ops| Ok(ops.orgs()?)).await?;
     let o = orgs
         .iter()
         .find(|o| o.slug == org)
@@ -228,12 +231,8 @@ async fn get_org(
     Ok(Json(json::org(o)))
 }
 
-async fn org_projects(
-    State(state): Shared,
-    _user: AuthUser,
-    P(org): P<String>,
-) -> Result<Json<Value>, ApiError> {
-    let projects = blocking(&state, |ops| Ok(ops.projects()?)).await?;
+async fn org_projects(Authed(ops): Authed, P(org): P<String>) -> Result<Json<Value>, ApiError> {
+    let projects = blocking(ops, |ops| Ok(ops.projects()?)).await?;
     let list: Vec<Value> = projects
         .iter()
         .filter(|(p, _)| p.org_slug == org)
@@ -242,28 +241,26 @@ async fn org_projects(
     Ok(Json(Value::Array(list)))
 }
 
-async fn list_projects(State(state): Shared, _user: AuthUser) -> Result<Json<Value>, ApiError> {
-    let projects = blocking(&state, |ops| Ok(ops.projects()?)).await?;
+async fn list_projects(Authed(ops): Authed) -> Result<Json<Value>, ApiError> {
+    let projects = blocking(ops, |ops| Ok(ops.projects()?)).await?;
     Ok(Json(Value::Array(
         projects.iter().map(|(p, _)| json::project(p)).collect(),
     )))
 }
 
 async fn get_project(
-    State(state): Shared,
-    _user: AuthUser,
+    Authed(ops): Authed,
     Path((org, project)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let p = blocking(&state, move |ops| Ok(ops.project(&org, &project)?)).await?;
+    let p = blocking(ops, move |ops| Ok(ops.project(&org, &project)?)).await?;
     Ok(Json(json::project(&p)))
 }
 
 async fn project_keys(
-    State(state): Shared,
-    _user: AuthUser,
+    Authed(ops): Authed,
     Path((org, project)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let keys = blocking(&state, move |ops| {
+    let keys = blocking(ops, move |ops| {
         let p = ops.project(&org, &project)?;
         Ok(ops
             .project_keys(&p)?
@@ -325,7 +322,7 @@ fn link_header(
 }
 
 async fn list_issues(
-    state: Arc<ApiState>,
+    ops: Ops,
     uri: Uri,
     org: Option<String>,
     project: Option<String>,
@@ -346,8 +343,8 @@ async fn list_issues(
         cursor: params.cursor.clone(),
         limit: params.limit.or(params.per_page),
     };
-    let public_url = state.ops.public_url().to_string();
-    let (page, body) = blocking(&state, move |ops| {
+    let public_url = ops.public_url().to_string();
+    let (page, body) = blocking(ops, move |ops| {
         let page = ops.list_issues(&req)?;
         let period_ms = ops::parse_period_ms(&period).unwrap_or(86_400_000);
         let bucket = if period_ms > 2 * 86_400_000 {
@@ -384,23 +381,21 @@ async fn list_issues(
 }
 
 async fn project_issues(
-    State(state): Shared,
-    _user: AuthUser,
+    Authed(ops): Authed,
     uri: Uri,
     Path((org, project)): Path<(String, String)>,
     Q(params): Q<IssueListParams>,
 ) -> Result<Response, ApiError> {
-    list_issues(state, uri, Some(org), Some(project), params).await
+    list_issues(ops, uri, Some(org), Some(project), params).await
 }
 
 async fn org_issues(
-    State(state): Shared,
-    _user: AuthUser,
+    Authed(ops): Authed,
     uri: Uri,
     P(org): P<String>,
     Q(params): Q<IssueListParams>,
 ) -> Result<Response, ApiError> {
-    list_issues(state, uri, Some(org), None, params).await
+    list_issues(ops, uri, Some(org), None, params).await
 }
 
 fn issue_with_project(ops: &Ops, issue: &Issue) -> Result<Value, ApiError> {
@@ -415,12 +410,8 @@ fn issue_with_project(ops: &Ops, issue: &Issue) -> Result<Value, ApiError> {
     ))
 }
 
-async fn get_issue(
-    State(state): Shared,
-    _user: AuthUser,
-    P(id): P<IssueId>,
-) -> Result<Json<Value>, ApiError> {
-    let v = blocking(&state, move |ops| {
+async fn get_issue(Authed(ops): Authed, P(id): P<IssueId>) -> Result<Json<Value>, ApiError> {
+    let v = blocking(ops, move |ops| {
         let issue = ops.issue(id)?;
         issue_with_project(ops, &issue)
     })
@@ -486,25 +477,20 @@ impl IssueUpdate {
 }
 
 async fn update_issue(
-    State(state): Shared,
-    AuthUser(user): AuthUser,
+    Authed(ops): Authed,
     P(id): P<IssueId>,
     J(body): J<IssueUpdate>,
 ) -> Result<Json<Value>, ApiError> {
-    let v = blocking(&state, move |ops| {
-        let issue = ops.change_issue(id, Some(&user), &body.change())?;
+    let v = blocking(ops, move |ops| {
+        let issue = ops.change_issue(id, &body.change())?;
         issue_with_project(ops, &issue)
     })
     .await?;
     Ok(Json(v))
 }
 
-async fn delete_issue(
-    State(state): Shared,
-    _user: AuthUser,
-    P(id): P<IssueId>,
-) -> Result<StatusCode, ApiError> {
-    blocking(&state, move |ops| {
+async fn delete_issue(Authed(ops): Authed, P(id): P<IssueId>) -> Result<StatusCode, ApiError> {
+    blocking(ops, move |ops| {
         ops.issue(id)?;
         Ok(ops.delete_issues(&[id])?)
     })
@@ -540,16 +526,15 @@ fn bulk_ids(
 }
 
 async fn bulk_update_issues(
-    State(state): Shared,
-    AuthUser(user): AuthUser,
+    Authed(ops): Authed,
     Path((org, project)): Path<(String, String)>,
     RawQuery(query): RawQuery,
     J(body): J<IssueUpdate>,
 ) -> Result<Response, ApiError> {
-    let v = blocking(&state, move |ops| {
+    let v = blocking(ops, move |ops| {
         let ids = bulk_ids(ops, &org, &project, query.as_deref())?;
         if body.wants_merge() {
-            let merged = ops.merge_issues(&ids, Some(&user))?;
+            let merged = ops.merge_issues(&ids)?;
             let children: Vec<String> = ids
                 .iter()
                 .filter(|id| **id != merged.id)
@@ -564,7 +549,7 @@ async fn bulk_update_issues(
             )));
         }
         for id in &ids {
-            ops.change_issue(*id, Some(&user), &change)?;
+            ops.change_issue(*id, &change)?;
         }
         let mut echo = json!({});
         if let Some(s) = &body.status {
@@ -580,12 +565,11 @@ async fn bulk_update_issues(
 }
 
 async fn bulk_delete_issues(
-    State(state): Shared,
-    _user: AuthUser,
+    Authed(ops): Authed,
     Path((org, project)): Path<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> Result<StatusCode, ApiError> {
-    blocking(&state, move |ops| {
+    blocking(ops, move |ops| {
         let ids = bulk_ids(ops, &org, &project, query.as_deref())?;
         Ok(ops.delete_issues(&ids)?)
     })
@@ -593,12 +577,8 @@ async fn bulk_delete_issues(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn issue_activities(
-    State(state): Shared,
-    _user: AuthUser,
-    P(id): P<IssueId>,
-) -> Result<Json<Value>, ApiError> {
-    let log = blocking(&state, move |ops| Ok(ops.activity(id)?)).await?;
+async fn issue_activities(Authed(ops): Authed, P(id): P<IssueId>) -> Result<Json<Value>, ApiError> {
+    let log = blocking(ops, move |ops| Ok(ops.activity(id)?)).await?;
     Ok(Json(Value::Array(log.iter().map(json::activity).collect())))
 }
 
@@ -608,17 +588,16 @@ struct NewComment {
 }
 
 async fn add_comment(
-    State(state): Shared,
-    AuthUser(user): AuthUser,
+    Authed(ops): Authed,
     P(id): P<IssueId>,
     J(body): J<NewComment>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let entry = blocking(&state, move |ops| {
+    let entry = blocking(ops, move |ops| {
         let change = ops::triage::IssueChange {
             comment: Some(body.text),
             ..Default::default()
         };
-        ops.change_issue(id, Some(&user), &change)?;
+        ops.change_issue(id, &change)?;
         Ok(ops.activity(id)?.into_iter().next())
     })
     .await?;
@@ -636,15 +615,14 @@ struct PageParams {
 }
 
 async fn issue_events(
-    State(state): Shared,
-    _user: AuthUser,
+    Authed(ops): Authed,
     uri: Uri,
     P(id): P<IssueId>,
     Q(p): Q<PageParams>,
 ) -> Result<Response, ApiError> {
     let limit = p.limit.or(p.per_page).unwrap_or(25).clamp(1, 100);
-    let public_url = state.ops.public_url().to_string();
-    let (body, previous, next) = blocking(&state, move |ops| {
+    let public_url = ops.public_url().to_string();
+    let (body, previous, next) = blocking(ops, move |ops| {
         let page = ops.issue_events(id, p.cursor.as_deref(), limit)?;
         let issue = ops.issue(id)?;
         let body = Value::Array(
@@ -664,8 +642,7 @@ async fn issue_events(
 }
 
 async fn issue_event_edge(
-    State(state): Shared,
-    _user: AuthUser,
+    Authed(ops): Authed,
     Path((id, which)): Path<(IssueId, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let newest = match which.as_str() {
@@ -673,7 +650,7 @@ async fn issue_event_edge(
         "oldest" => false,
         _ => return Err(ApiError::Ops(ops::OpsError::NotFound("endpoint"))),
     };
-    let v = blocking(&state, move |ops| {
+    let v = blocking(ops, move |ops| {
         let event = ops.issue_event_edge(id, newest)?;
         let issue = ops.issue(id)?;
         let grouping = ops.grouping(event.project_id, &event.grouping_hash)?;
@@ -683,21 +660,16 @@ async fn issue_event_edge(
     Ok(Json(v))
 }
 
-async fn issue_tags(
-    State(state): Shared,
-    _user: AuthUser,
-    P(id): P<IssueId>,
-) -> Result<Json<Value>, ApiError> {
-    let tags = blocking(&state, move |ops| Ok(ops.issue_tags(id)?)).await?;
+async fn issue_tags(Authed(ops): Authed, P(id): P<IssueId>) -> Result<Json<Value>, ApiError> {
+    let tags = blocking(ops, move |ops| Ok(ops.issue_tags(id)?)).await?;
     Ok(Json(json::tags(&tags)))
 }
 
 async fn project_event(
-    State(state): Shared,
-    _user: AuthUser,
+    Authed(ops): Authed,
     Path((org, project, event_id)): Path<(String, String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let v = blocking(&state, move |ops| {
+    let v = blocking(ops, move |ops| {
         let p = ops.project(&org, &project)?;
         let event = ops.event(p.id, &event_id)?;
         let issue = ops.issue(event.issue_id)?;

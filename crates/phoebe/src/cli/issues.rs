@@ -6,9 +6,9 @@ use clap::Subcommand;
 use serde_json::json;
 
 use crate::api::json as shapes;
-use crate::domain::{IssueId, User};
+use crate::domain::IssueId;
 use crate::ops::triage::IssueChange;
-use crate::ops::{IssueListRequest, Ops};
+use crate::ops::{Caller, IssueListRequest, Ops};
 
 /// `phoebe issues ...`
 #[derive(Subcommand, Debug)]
@@ -123,8 +123,9 @@ pub struct By {
 }
 
 impl By {
-    fn user(&self, ops: &Ops) -> anyhow::Result<Option<User>> {
-        Ok(match &self.by {
+    /// The operations, recording changes as the `--by` user's.
+    fn acting(&self, ops: &Ops) -> anyhow::Result<Ops> {
+        let as_user = match &self.by {
             Some(login) => Some(
                 ops.users()?
                     .into_iter()
@@ -134,7 +135,8 @@ impl By {
                     })?,
             ),
             None => None,
-        })
+        };
+        Ok(ops.acting_as(Caller::Cli { as_user }))
     }
 }
 
@@ -365,7 +367,7 @@ pub fn run(ops: &Ops, command: &IssuesCommand) -> anyhow::Result<()> {
             change_all(ops, &[*id], &change, by)?;
         }
         IssuesCommand::Merge { ids, by } => {
-            let merged = ops.merge_issues(ids, by.user(ops)?.as_ref())?;
+            let merged = by.acting(ops)?.merge_issues(ids)?;
             eprintln!(
                 "merged {} issues into issue {}: {}",
                 ids.len(),
@@ -404,9 +406,9 @@ pub fn run(ops: &Ops, command: &IssuesCommand) -> anyhow::Result<()> {
 }
 
 fn change_all(ops: &Ops, ids: &[IssueId], change: &IssueChange, by: &By) -> anyhow::Result<()> {
-    let user = by.user(ops)?;
+    let ops = by.acting(ops)?;
     for id in ids {
-        let issue = ops.change_issue(*id, user.as_ref(), change)?;
+        let issue = ops.change_issue(*id, change)?;
         eprintln!(
             "issue {id}: {}{}",
             issue.status.as_str(),

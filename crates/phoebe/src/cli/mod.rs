@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{Config, Sources};
 use crate::domain::Role;
-use crate::ops::Ops;
+use crate::ops::{Caller, Ops};
 
 /// Phoebe: a self-hosted error tracker for the official Sentry SDKs.
 #[derive(Parser, Debug)]
@@ -232,13 +232,17 @@ fn load_config(cli: &Cli, bind: Option<String>) -> anyhow::Result<Config> {
     Ok(config)
 }
 
+/// The operations for the local command line, which may do everything: whoever runs `phoebe`
+/// here owns the data folder.
 fn open_ops(config: &Config) -> anyhow::Result<Ops> {
     let store = crate::server::open_store(config)?;
     let ops = match config.public_url_configured {
         true => Ops::new(store, &config.public_url),
         false => Ops::with_served_url(store, &config.public_url)?,
     };
-    Ok(ops.with_policy(config.policy()))
+    Ok(ops
+        .with_policy(config.policy())
+        .acting_as(Caller::Cli { as_user: None }))
 }
 
 /// A new password from PHOEBE_NEW_PASSWORD, else the first line of standard input.
@@ -472,7 +476,9 @@ fn serve(mut config: Config) -> anyhow::Result<()> {
                 eprintln!("Admin password (shown once): {p}");
             }
         }
-        let first_dsn = ops.projects()?.into_iter().find_map(|(_, keys)| keys.into_iter().find(|k| k.is_active)).map(|k| ops.dsn(&k));
+        // The operator started the server from the command line: it may read its projects.
+        let operator = ops.acting_as(Caller::Cli { as_user: None });
+        let first_dsn = operator.projects()?.into_iter().find_map(|(_, keys)| keys.into_iter().find(|k| k.is_active)).map(|k| operator.dsn(&k));
         tracing::info!(address = %local, data_dir = %config.data_dir.display(), "Phoebe is listening");
         if let Some(dsn) = first_dsn {
             eprintln!("Phoebe is listening on http://{local}. Point an SDK at this DSN: {dsn}");

@@ -4,7 +4,7 @@
 use crate::config::{QuotaConfig, RetentionConfig};
 use crate::domain::*;
 
-use super::{Ops, OpsError, OpsResult};
+use super::{Ops, OpsError, OpsResult, Permission};
 
 /// The configured defaults that overrides fall back to.
 #[derive(Debug, Clone, Default)]
@@ -155,6 +155,7 @@ impl Ops {
         project: &Project,
         changes: LimitChanges,
     ) -> OpsResult<ProjectLimits> {
+        self.allow(Permission::ManageProjects)?;
         check_range("events per minute", changes.events_per_minute, MAX_COUNT)?;
         check_range("events per hour", changes.events_per_hour, MAX_COUNT)?;
         check_range("max age in days", changes.max_age_days, MAX_DAYS)?;
@@ -190,6 +191,7 @@ impl Ops {
 
     /// A key's limits (by its public part or its whole DSN).
     pub fn key_limits(&self, key_or_dsn: &str) -> OpsResult<KeyLimits> {
+        self.allow(Permission::Read)?;
         let key = self
             .store
             .key_by_public(public_key_of(key_or_dsn))?
@@ -204,6 +206,7 @@ impl Ops {
         per_minute: Change,
         per_hour: Change,
     ) -> OpsResult<KeyLimits> {
+        self.allow(Permission::ManageProjects)?;
         check_range("events per minute", per_minute, MAX_COUNT)?;
         check_range("events per hour", per_hour, MAX_COUNT)?;
         let current = self.key_limits(key_or_dsn)?.key;
@@ -217,6 +220,7 @@ impl Ops {
 
     /// What happened to a project's events since `since_ms`.
     pub fn usage(&self, project: &Project, since_ms: i64) -> OpsResult<UsageReport> {
+        self.allow(Permission::Read)?;
         let hours = self.store.usage(project.id, since_ms)?;
         let mut totals = UsageCounts::default();
         for (_, u) in &hours {

@@ -3,6 +3,7 @@
 //!
 //! API Boundary. Architecture invariant: `api` and `cli` call `ops`, never `store`.
 
+mod caller;
 pub mod limits;
 pub mod query;
 pub mod session;
@@ -17,6 +18,8 @@ use thiserror::Error;
 use crate::domain::*;
 use crate::store::*;
 
+pub use caller::{Caller, Permission};
+
 /// Why an operation failed, in terms a person can act on.
 #[derive(Debug, Error)]
 pub enum OpsError {
@@ -29,6 +32,9 @@ pub enum OpsError {
     /// A name is taken.
     #[error("{0} already exists")]
     Conflict(String),
+    /// The caller may not do this; the message says who may.
+    #[error("{0}")]
+    Forbidden(String),
     /// Storage failed.
     #[error("{0}")]
     Store(String),
@@ -121,10 +127,11 @@ pub struct IssuePage {
     pub previous: PageLink,
 }
 
-/// The operations, bound to one store.
+/// The operations, bound to one store and acting for one [`Caller`] (see [`Ops::acting_as`]).
 #[derive(Clone)]
 pub struct Ops {
     store: Arc<dyn Store>,
+    caller: Caller,
     public_url: String,
     policy: Arc<limits::Policy>,
     /// Counts issue changes made through this process (triage, merge, delete), so open
@@ -191,10 +198,12 @@ fn token_hash(token: &str) -> String {
 }
 
 impl Ops {
-    /// Operations on `store`; `public_url` is how SDKs and people reach this server.
+    /// Operations on `store` for Phoebe itself ([`Caller::System`], which may only start up and
+    /// check credentials); `public_url` is how SDKs and people reach this server.
     pub fn new(store: Arc<dyn Store>, public_url: &str) -> Ops {
         Ops {
             store,
+            caller: Caller::System,
             public_url: public_url.trim_end_matches('/').to_string(),
             policy: Arc::default(),
             issue_changes: Arc::default(),
@@ -209,6 +218,39 @@ impl Ops {
             .meta(SERVED_URL_KEY)?
             .unwrap_or_else(|| fallback.to_string());
         Ok(Ops::new(store, &url))
+    }
+
+    /// The same operations on behalf of `caller`.
+    pub fn acting_as(&self, caller: Caller) -> Ops {
+        Ops {
+            caller,
+            ..self.clone()
+        }
+    }
+
+    /// On whose behalf these operations run.
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
+    /// Refuses with a message that says who may, unless the caller may do what `p` covers.
+    fn allow(&self, p: Permission) -> OpsResult<()> {
+        match self.caller.may(p) {
+            true => Ok(()),
+            false => Err(OpsError::Forbidden(self.caller.refusal(p))),
+        }
+    }
+
+    /// The caller for a user who proved who they are (token or session): a member with their
+    /// role in the organization.
+    fn member(&self, user: User) -> OpsResult<Caller> {
+        let role = self
+            .store
+            .roles()?
+            .into_iter()
+            .find(|(id, _)| *id == user.id)
+            .map_or(Role::Member, |(_, r)| r);
+        Ok(Caller::Member { user, role })
     }
 
     /// Records this server's public URL for [`Ops::with_served_url`].
@@ -275,6 +317,7 @@ impl Ops {
 
     /// All organizations.
     pub fn orgs(&self) -> OpsResult<Vec<Org>> {
+        self.allow(Permission::Read)?;
         Ok(self.store.orgs()?)
     }
 
@@ -286,6 +329,7 @@ impl Ops {
         name: Option<&str>,
         platform: Option<&str>,
     ) -> OpsResult<(Project, String)> {
+        self.allow(Permission::ManageProjects)?;
         let org = self.org(org)?;
         let (project, key) =
             self.store
@@ -295,6 +339,7 @@ impl Ops {
 
     /// Projects with their keys.
     pub fn projects(&self) -> OpsResult<Vec<(Project, Vec<ProjectKey>)>> {
+        self.allow(Permission::Read)?;
         let projects = self.store.projects()?;
         projects
             .into_iter()
@@ -307,21 +352,25 @@ impl Ops {
 
     /// A project's DSN keys.
     pub fn project_keys(&self, project: &Project) -> OpsResult<Vec<ProjectKey>> {
+        self.allow(Permission::Read)?;
         Ok(self.store.project_keys(project.id)?)
     }
 
     /// One project by organization and slug (or id).
     pub fn project(&self, org: &str, project: &str) -> OpsResult<Project> {
+        self.allow(Permission::Read)?;
         Ok(self.store.project_by_slug(org, project)?)
     }
 
     /// One project by id.
     pub fn project_by_id(&self, id: ProjectId) -> OpsResult<Project> {
+        self.allow(Permission::Read)?;
         Ok(self.store.project(id)?)
     }
 
     /// Finds a project by slug or id in any organization (the CLI's `--project`).
     pub fn find_project(&self, name: &str) -> OpsResult<Project> {
+        self.allow(Permission::Read)?;
         self.store
             .projects()?
             .into_iter()
@@ -331,6 +380,7 @@ impl Ops {
 
     /// Adds a DSN key to a project (by slug or id) and returns it with its DSN.
     pub fn create_key(&self, project: &str, label: &str) -> OpsResult<(ProjectKey, String)> {
+        self.allow(Permission::ManageProjects)?;
         let p = self.find_project(project)?;
         let key = self.store.create_key(p.id, label)?;
         let dsn = self.dsn(&key);
@@ -340,6 +390,7 @@ impl Ops {
     /// Enables or disables a DSN key (by its public part or its whole DSN). A running server
     /// notices within [`crate::ingest::keys::REFRESH_INTERVAL`].
     pub fn set_key_active(&self, key_or_dsn: &str, active: bool) -> OpsResult<ProjectKey> {
+        self.allow(Permission::ManageProjects)?;
         Ok(self
             .store
             .set_key_active(limits::public_key_of(key_or_dsn), active)?)
@@ -347,6 +398,7 @@ impl Ops {
 
     /// Mints an API token for a user; only its hash is stored.
     pub fn create_token(&self, login: &str, label: &str) -> OpsResult<String> {
+        self.allow(Permission::ManageUsers)?;
         let user = self.store.user_by_login(login)?;
         let token = format!("sntryu_{}", random_hex(32));
         self.store
@@ -354,19 +406,24 @@ impl Ops {
         Ok(token)
     }
 
-    /// The user a bearer token belongs to.
-    pub fn authenticate_token(&self, token: &str) -> OpsResult<Option<User>> {
-        Ok(self.store.user_by_token(&token_hash(token))?)
+    /// Who a bearer token stands for: its (active) user, with their role.
+    pub fn authenticate_token(&self, token: &str) -> OpsResult<Option<Caller>> {
+        match self.store.user_by_token(&token_hash(token))? {
+            Some(user) => Ok(Some(self.member(user)?)),
+            None => Ok(None),
+        }
     }
 
     /// Every user.
     pub fn users(&self) -> OpsResult<Vec<User>> {
+        self.allow(Permission::Read)?;
         Ok(self.store.users()?)
     }
 
     /// Enables or disables a user. The last active user cannot be disabled: nobody could log
     /// in or use the API afterwards.
     pub fn set_user_active(&self, login: &str, active: bool) -> OpsResult<User> {
+        self.allow(Permission::ManageUsers)?;
         let users = self.store.users()?;
         let user = users
             .iter()
@@ -382,6 +439,7 @@ impl Ops {
 
     /// Sets a new password for a user.
     pub fn reset_password(&self, login: &str, password: &str) -> OpsResult<User> {
+        self.allow(Permission::ManageUsers)?;
         check_password(password)?;
         let user = self
             .store
@@ -393,6 +451,7 @@ impl Ops {
 
     /// Every user with their role.
     pub fn users_with_roles(&self) -> OpsResult<Vec<(User, Role)>> {
+        self.allow(Permission::ManageUsers)?;
         let roles: std::collections::HashMap<UserId, Role> =
             self.store.roles()?.into_iter().collect();
         Ok(self
@@ -406,15 +465,6 @@ impl Ops {
             .collect())
     }
 
-    /// Whether a user may manage other users (owners only).
-    pub fn is_owner(&self, user: &User) -> OpsResult<bool> {
-        Ok(self
-            .store
-            .roles()?
-            .iter()
-            .any(|(id, role)| *id == user.id && *role == Role::Owner))
-    }
-
     /// Creates a user in the organization with a role.
     pub fn create_user(
         &self,
@@ -423,6 +473,7 @@ impl Ops {
         password: &str,
         role: Role,
     ) -> OpsResult<User> {
+        self.allow(Permission::ManageUsers)?;
         check_password(password)?;
         let org = self.org(org)?;
         Ok(self
@@ -432,6 +483,7 @@ impl Ops {
 
     /// A page of issues.
     pub fn list_issues(&self, req: &IssueListRequest) -> OpsResult<IssuePage> {
+        self.allow(Permission::Read)?;
         let limit = req.limit.unwrap_or(25).clamp(1, 100);
         let cursor = parse_cursor_param(req.cursor.as_deref())?;
         let mut q = IssueQuery {
@@ -495,6 +547,7 @@ impl Ops {
 
     /// One issue.
     pub fn issue(&self, id: IssueId) -> OpsResult<Issue> {
+        self.allow(Permission::Read)?;
         Ok(self.store.issue(id)?)
     }
 
@@ -505,6 +558,7 @@ impl Ops {
         period_ms: i64,
         bucket_ms: i64,
     ) -> OpsResult<Vec<(IssueId, Series)>> {
+        self.allow(Permission::Read)?;
         const HOUR_MS: i64 = 3_600_000;
         let now = chrono::Utc::now().timestamp_millis();
         let bucket_ms = bucket_ms.max(HOUR_MS);
@@ -530,6 +584,7 @@ impl Ops {
 
     /// Tag value counts of an issue.
     pub fn issue_tags(&self, id: IssueId) -> OpsResult<Vec<TagCount>> {
+        self.allow(Permission::Read)?;
         self.store.issue(id)?;
         Ok(self.store.issue_tags(id, 10)?)
     }
@@ -542,6 +597,7 @@ impl Ops {
         cursor: Option<&str>,
         limit: i64,
     ) -> OpsResult<EventPage> {
+        self.allow(Permission::Read)?;
         self.store.issue(id)?;
         let cursor = parse_cursor_param(cursor)?;
         let limit = limit.clamp(1, 100);
@@ -557,6 +613,7 @@ impl Ops {
 
     /// The newest or oldest event of an issue.
     pub fn issue_event_edge(&self, id: IssueId, newest: bool) -> OpsResult<StoredEvent> {
+        self.allow(Permission::Read)?;
         self.store
             .issue_event_edge(id, newest)?
             .ok_or(OpsError::NotFound("event"))
@@ -567,6 +624,7 @@ impl Ops {
         &self,
         e: &StoredEvent,
     ) -> OpsResult<(Option<uuid::Uuid>, Option<uuid::Uuid>)> {
+        self.allow(Permission::Read)?;
         let at = |backwards| KeysetCursor {
             value: e.timestamp_ms,
             id: e.row_id,
@@ -582,6 +640,7 @@ impl Ops {
 
     /// One event of an issue (not found when the event belongs to another issue).
     pub fn issue_event(&self, issue: &Issue, event_id: &str) -> OpsResult<StoredEvent> {
+        self.allow(Permission::Read)?;
         let e = self.event(issue.project_id, event_id)?;
         if e.issue_id != issue.id {
             return Err(OpsError::NotFound("event"));
@@ -591,6 +650,7 @@ impl Ops {
 
     /// One event of a project.
     pub fn event(&self, project_id: ProjectId, event_id: &str) -> OpsResult<StoredEvent> {
+        self.allow(Permission::Read)?;
         let id = uuid::Uuid::parse_str(event_id)
             .map_err(|_| OpsError::Invalid(format!("{event_id:?} is not an event id")))?;
         self.store
@@ -604,6 +664,7 @@ impl Ops {
         project_id: ProjectId,
         hash: &str,
     ) -> OpsResult<Option<serde_json::Value>> {
+        self.allow(Permission::Read)?;
         Ok(self
             .store
             .grouping(project_id, hash)?
@@ -685,6 +746,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn operations_check_their_caller_in_one_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let system = Ops::new(crate::store::open_in(dir.path()).unwrap(), "http://x");
+        system.bootstrap("ann", Some("ann-password")).unwrap();
+        let forbidden = |r: OpsResult<_>| matches!(r, Err(OpsError::Forbidden(_)));
+        // Phoebe itself, before anyone is authenticated, reads nothing.
+        assert!(forbidden(system.projects().map(drop)));
+        assert!(forbidden(
+            system.list_issues(&IssueListRequest::default()).map(drop)
+        ));
+
+        let cli = system.acting_as(Caller::Cli { as_user: None });
+        cli.create_user(None, "bob", "bob-password", Role::Member)
+            .unwrap();
+        let token = cli.create_token("bob", "ci").unwrap();
+        let bob = system.authenticate_token(&token).unwrap().unwrap();
+        assert!(matches!(&bob, Caller::Member { role: Role::Member, user } if user.login == "bob"));
+        let bob = system.acting_as(bob);
+        assert_eq!(bob.projects().unwrap().len(), 1);
+        bob.create_project(None, "web", Some("Web"), None).unwrap();
+        match bob.create_user(None, "eve", "eve-password", Role::Owner) {
+            Err(OpsError::Forbidden(why)) => assert!(why.contains("only owners"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(forbidden(bob.set_user_active("ann", false).map(drop)));
+        assert!(forbidden(bob.create_token("ann", "steal").map(drop)));
+
+        let login = system.log_in("ann", "ann-password").unwrap();
+        let (_, ann) = system.session(&login.secret).unwrap().unwrap();
+        let ann = system.acting_as(ann);
+        ann.set_user_active("bob", false).unwrap();
+        // A token of a disabled user stands for nobody.
+        assert_eq!(system.authenticate_token(&token).unwrap(), None);
+    }
+
+    #[test]
     fn periods() {
         assert_eq!(parse_period_ms("24h"), Some(86_400_000));
         assert_eq!(parse_period_ms("14d"), Some(14 * 86_400_000));
@@ -761,6 +858,7 @@ pub struct ProjectSummary {
 impl Ops {
     /// Every project with its unresolved issue count and its last day of accepted events.
     pub fn project_summaries(&self) -> OpsResult<Vec<ProjectSummary>> {
+        self.allow(Permission::Read)?;
         const HOUR_MS: i64 = 3_600_000;
         let counts: std::collections::HashMap<ProjectId, i64> =
             self.store.unresolved_counts()?.into_iter().collect();
@@ -788,12 +886,14 @@ impl Ops {
 
     /// Renames a project (by slug or id); the slug, and so URLs and DSNs, stay.
     pub fn rename_project(&self, project: &str, name: &str) -> OpsResult<Project> {
+        self.allow(Permission::ManageProjects)?;
         let p = self.find_project(project)?;
         Ok(self.store.rename_project(p.id, name)?)
     }
 
     /// Deletes a project (by slug or id) and everything in it. `confirm` must repeat its slug.
     pub fn delete_project(&self, project: &str, confirm: &str) -> OpsResult<()> {
+        self.allow(Permission::ManageProjects)?;
         let p = self.find_project(project)?;
         if confirm.trim() != p.slug {
             return Err(OpsError::Invalid(format!(

@@ -4,7 +4,7 @@
 //! session has its own CSRF token that every form posts back.
 
 use super::{check_password, hash_password, random_hex, token_hash, verify_password};
-use super::{Ops, OpsError, OpsResult};
+use super::{Caller, Ops, OpsError, OpsResult};
 use crate::domain::{Session, User};
 
 /// How long a session lasts after logging in.
@@ -49,9 +49,16 @@ impl Ops {
         Ok(NewSession { user, secret, csrf })
     }
 
-    /// The session a cookie secret stands for, if it is live and its user active.
-    pub fn session(&self, secret: &str) -> OpsResult<Option<Session>> {
-        Ok(self.store.session(&token_hash(secret))?)
+    /// The session a cookie secret stands for, if it is live and its user active, with the
+    /// caller it makes its requests as.
+    pub fn session(&self, secret: &str) -> OpsResult<Option<(Session, Caller)>> {
+        match self.store.session(&token_hash(secret))? {
+            Some(session) => {
+                let caller = self.member(session.user.clone())?;
+                Ok(Some((session, caller)))
+            }
+            None => Ok(None),
+        }
     }
 
     /// Ends the session of a cookie secret.
@@ -59,15 +66,14 @@ impl Ops {
         Ok(self.store.delete_session(&token_hash(secret))?)
     }
 
-    /// Changes a user's own password after checking the current one; every other session of
-    /// the user ends.
-    pub fn change_password(
-        &self,
-        user: &User,
-        current: &str,
-        new: &str,
-        session_secret: &str,
-    ) -> OpsResult<()> {
+    /// Changes the caller's own password after checking the current one; every other session
+    /// of theirs ends.
+    pub fn change_password(&self, current: &str, new: &str, session_secret: &str) -> OpsResult<()> {
+        let Caller::Member { user, .. } = &self.caller else {
+            return Err(OpsError::Forbidden(
+                "only a signed-in user changes their own password; use `phoebe user reset-password` on the server".into(),
+            ));
+        };
         if !verify_password(current, &user.password_hash) {
             return Err(OpsError::Invalid("the current password is wrong".into()));
         }

@@ -4,8 +4,8 @@
 
 use std::sync::atomic::Ordering;
 
-use super::{Ops, OpsError, OpsResult};
-use crate::domain::{Activity, Issue, IssueId, IssueStatus, Triage, User};
+use super::{Ops, OpsError, OpsResult, Permission};
+use crate::domain::{Activity, Issue, IssueId, IssueStatus, Triage};
 
 /// A change to an issue as people ask for it through the API, the CLI or the dashboard. Fields
 /// left `None` are not changed; several may be given at once.
@@ -115,16 +115,14 @@ impl Ops {
         self.issue_changes.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Applies a change to an issue on behalf of `actor`; returns the issue as it now is.
-    pub fn change_issue(
-        &self,
-        id: IssueId,
-        actor: Option<&User>,
-        change: &IssueChange,
-    ) -> OpsResult<Issue> {
+    /// Applies a change to an issue, recorded as the caller's; returns the issue as it now is.
+    pub fn change_issue(&self, id: IssueId, change: &IssueChange) -> OpsResult<Issue> {
+        self.allow(Permission::Triage)?;
         let mut issue = self.store.issue(id)?;
         for t in change.to_triage(self, &issue)? {
-            issue = self.store.triage(id, actor.map(|u| u.id), &t)?;
+            issue = self
+                .store
+                .triage(id, self.caller.user().map(|u| u.id), &t)?;
         }
         self.changed();
         Ok(issue)
@@ -132,6 +130,7 @@ impl Ops {
 
     /// An issue's activity log, newest first.
     pub fn activity(&self, id: IssueId) -> OpsResult<Vec<Activity>> {
+        self.allow(Permission::Read)?;
         self.store.issue(id)?;
         Ok(self.store.activity(id)?)
     }
@@ -139,6 +138,7 @@ impl Ops {
     /// Deletes issues and their events. A later event with one of their fingerprints starts a
     /// new issue. Returns how many existed.
     pub fn delete_issues(&self, ids: &[IssueId]) -> OpsResult<u64> {
+        self.allow(Permission::Triage)?;
         let deleted = self.store.delete_issues(ids)?;
         self.changed();
         Ok(deleted)
@@ -146,7 +146,8 @@ impl Ops {
 
     /// Merges issues of one project into the one with the most events (as Sentry does); later
     /// events of every merged fingerprint land there. Returns the merged issue.
-    pub fn merge_issues(&self, ids: &[IssueId], actor: Option<&User>) -> OpsResult<Issue> {
+    pub fn merge_issues(&self, ids: &[IssueId]) -> OpsResult<Issue> {
+        self.allow(Permission::Triage)?;
         if ids.len() < 2 {
             return Err(OpsError::Invalid(
                 "merging needs at least two issues".into(),
@@ -161,7 +162,9 @@ impl Ops {
             .max_by_key(|i| (i.times_seen, std::cmp::Reverse(i.id)))
             .map(|i| i.id)
             .unwrap_or(ids[0]);
-        let merged = self.store.merge_issues(target, ids, actor.map(|u| u.id))?;
+        let merged = self
+            .store
+            .merge_issues(target, ids, self.caller.user().map(|u| u.id))?;
         self.changed();
         Ok(merged)
     }

@@ -172,7 +172,7 @@ pub async fn detail(
     Query(q): Query<DetailQuery>,
 ) -> Result<Response, UiError> {
     let (issue, project, event, neighbours, tags, grouping, stats, activity, users) =
-        blocking(&state.0, move |ops| {
+        blocking(viewer.ops(&state.0), move |ops| {
             let issue = ops.issue(id)?;
             let project = ops.project_by_id(issue.project_id)?;
             // Every event may have been evicted by retention: the page still shows the issue.
@@ -287,7 +287,7 @@ pub async fn events(
     Path(id): Path<IssueId>,
     Query(q): Query<EventsQuery>,
 ) -> Result<Response, UiError> {
-    let (issue, project, events) = blocking(&state.0, move |ops| {
+    let (issue, project, events) = blocking(viewer.ops(&state.0), move |ops| {
         let issue = ops.issue(id)?;
         let project = ops.project_by_id(issue.project_id)?;
         let events = ops.issue_events(id, q.cursor.as_deref(), 50)?;
@@ -337,10 +337,10 @@ pub async fn events(
 
 pub async fn raw_json(
     state: Shared,
-    _viewer: Viewer,
+    viewer: Viewer,
     Path((id, event_id)): Path<(IssueId, String)>,
 ) -> Result<Response, UiError> {
-    let event = blocking(&state.0, move |ops| {
+    let event = blocking(viewer.ops(&state.0), move |ops| {
         let issue = ops.issue(id)?;
         Ok(ops.issue_event(&issue, &event_id)?)
     })

@@ -96,7 +96,7 @@ pub async fn list(
         ..Default::default()
     };
     let project_name = project.clone();
-    let (projects, listed) = blocking(&state.0, move |ops| {
+    let (projects, listed) = blocking(viewer.ops(&state.0), move |ops| {
         let projects: HashMap<ProjectId, String> = ops
             .projects()?
             .into_iter()

@@ -154,6 +154,7 @@ impl IntoResponse for UiError {
                 format!("This {what} does not exist (it may have been deleted or merged)."),
             ),
             UiError::Ops(OpsError::Invalid(msg)) => (StatusCode::BAD_REQUEST, "Bad request", msg),
+            UiError::Ops(OpsError::Forbidden(msg)) => (StatusCode::FORBIDDEN, "Forbidden", msg),
             UiError::Ops(OpsError::Conflict(what)) => (
                 StatusCode::CONFLICT,
                 "Conflict",
@@ -218,10 +219,9 @@ fn form_status(error: &Option<String>) -> StatusCode {
 
 /// Runs a blocking operation off the async workers.
 async fn blocking<T: Send + 'static>(
-    state: &Arc<UiState>,
+    ops: Ops,
     f: impl FnOnce(&Ops) -> Result<T, UiError> + Send + 'static,
 ) -> Result<T, UiError> {
-    let ops = state.ops.clone();
     tokio::task::spawn_blocking(move || f(&ops))
         .await
         .map_err(|e| UiError::Unexpected(e.to_string()))?

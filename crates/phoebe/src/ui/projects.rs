@@ -43,7 +43,7 @@ fn rows(summaries: Vec<ProjectSummary>, dsn: impl Fn(&ProjectKey) -> String) -> 
 }
 
 pub async fn list(state: Shared, viewer: Viewer) -> Result<Response, UiError> {
-    let rows = blocking(&state.0, |ops| {
+    let rows = blocking(viewer.ops(&state.0), |ops| {
         Ok(rows(ops.project_summaries()?, |k| ops.dsn(k)))
     })
     .await?;
@@ -64,7 +64,7 @@ pub async fn create(
         .get("platform")
         .filter(|p| !p.is_empty())
         .map(str::to_string);
-    let made = blocking(&state.0, move |ops| {
+    let made = blocking(viewer.ops(&state.0), move |ops| {
         Ok(
             match ops.create_project(None, &slug, None, platform.as_deref()) {
                 Ok((p, _)) => Ok(p),
@@ -78,7 +78,7 @@ pub async fn create(
     match made {
         Ok(p) => Ok(Redirect::to(&format!("/projects/{}/", url_encode(&p.slug))).into_response()),
         Err(error) => {
-            let rows = blocking(&state.0, |ops| {
+            let rows = blocking(viewer.ops(&state.0), |ops| {
                 Ok(rows(ops.project_summaries()?, |k| ops.dsn(k)))
             })
             .await?;
@@ -180,7 +180,7 @@ async fn settings_page(
     slug: String,
     error: Option<String>,
 ) -> Result<Response, UiError> {
-    let (project, keys) = blocking(&state.0, move |ops| {
+    let (project, keys) = blocking(viewer.ops(&state.0), move |ops| {
         let project = ops.find_project(&slug)?;
         let keys = ops.project_keys(&project)?;
         let now = chrono::Utc::now().timestamp_millis();
@@ -237,7 +237,7 @@ pub async fn change(
         field("confirm"),
     );
     let target = slug.clone();
-    let outcome = blocking(&state.0, move |ops| {
+    let outcome = blocking(viewer.ops(&state.0), move |ops| {
         let project = ops.find_project(&target)?;
         let key_of_project = |key: &str| -> Result<(), OpsError> {
             let ours = ops

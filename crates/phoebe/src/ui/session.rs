@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::{blocking, page, page_with_status, Shared, UiError, UiState};
 use crate::domain::User;
 use crate::ops::session::SESSION_TTL_MS;
-use crate::ops::OpsError;
+use crate::ops::{Caller, Ops, OpsError, Permission};
 
 const COOKIE: &str = "phoebe_session";
 
@@ -27,6 +27,20 @@ pub struct Viewer {
     pub csrf: String,
     /// The cookie's secret (to end this session, or keep it when the password changes).
     secret: String,
+    /// Whom the session's requests act for.
+    caller: Caller,
+}
+
+impl Viewer {
+    /// The operations, acting for this viewer.
+    pub fn ops(&self, state: &UiState) -> Ops {
+        state.ops.acting_as(self.caller.clone())
+    }
+
+    /// Whether the viewer manages users (the menu shows Users only to them).
+    pub fn manages_users(&self) -> bool {
+        self.caller.may(Permission::ManageUsers)
+    }
 }
 
 fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -55,12 +69,13 @@ impl FromRequestParts<Arc<UiState>> for Viewer {
             return Err(UiError::Login(back_to));
         };
         let lookup = secret.clone();
-        let session = blocking(state, move |ops| Ok(ops.session(&lookup)?)).await?;
+        let session = blocking(state.ops.clone(), move |ops| Ok(ops.session(&lookup)?)).await?;
         match session {
-            Some(s) => Ok(Viewer {
+            Some((s, caller)) => Ok(Viewer {
                 user: s.user,
                 csrf: s.csrf,
                 secret,
+                caller,
             }),
             None => Err(UiError::Login(back_to)),
         }
@@ -296,7 +311,7 @@ pub async fn log_in(
         );
     }
     let (l, p) = (login.clone(), password);
-    match blocking(&state, move |ops| Ok(ops.log_in(&l, &p))).await? {
+    match blocking(state.ops.clone(), move |ops| Ok(ops.log_in(&l, &p))).await? {
         Ok(session) => {
             state.throttle.succeeded(ip, &login);
             tracing::info!(login = session.user.login, "logged in to the dashboard");
@@ -323,7 +338,7 @@ pub async fn log_out(
     CheckedForm { viewer, .. }: CheckedForm,
 ) -> Result<Response, UiError> {
     let secret = viewer.secret.clone();
-    blocking(&state.0, move |ops| Ok(ops.log_out(&secret)?)).await?;
+    blocking(viewer.ops(&state.0), move |ops| Ok(ops.log_out(&secret)?)).await?;
     let cookie = session_cookie(&state.0, "", 0);
     Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response())
 }
@@ -357,9 +372,9 @@ pub async fn change_password(
             notice: None,
         });
     }
-    let (user, secret) = (viewer.user.clone(), viewer.secret.clone());
-    let outcome = blocking(&state.0, move |ops| {
-        Ok(ops.change_password(&user, &current, &new, &secret))
+    let secret = viewer.secret.clone();
+    let outcome = blocking(viewer.ops(&state.0), move |ops| {
+        Ok(ops.change_password(&current, &new, &secret))
     })
     .await?;
     let (error, notice) = match outcome {

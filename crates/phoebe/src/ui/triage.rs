@@ -83,10 +83,9 @@ pub async fn issue(
     CheckedForm { viewer, form }: CheckedForm,
 ) -> Result<Response, UiError> {
     let action = action_of(&form)?;
-    let user = viewer.user.clone();
-    let to = blocking(&state.0, move |ops| match action {
+    let to = blocking(viewer.ops(&state.0), move |ops| match action {
         Action::Change(change) => {
-            ops.change_issue(id, Some(&user), &change)?;
+            ops.change_issue(id, &change)?;
             Ok(format!("/issues/{id}/"))
         }
         Action::Delete => {
@@ -113,11 +112,10 @@ pub async fn bulk(
         return Err(invalid("select at least one issue first"));
     }
     let back = safe_next(form.get("back"));
-    let user = viewer.user.clone();
-    let to = blocking(&state.0, move |ops| match action {
+    let to = blocking(viewer.ops(&state.0), move |ops| match action {
         Action::Change(change) => {
             for id in &ids {
-                ops.change_issue(*id, Some(&user), &change)?;
+                ops.change_issue(*id, &change)?;
             }
             Ok(back)
         }
@@ -125,10 +123,7 @@ pub async fn bulk(
             ops.delete_issues(&ids)?;
             Ok(back)
         }
-        Action::Merge => Ok(format!(
-            "/issues/{}/",
-            ops.merge_issues(&ids, Some(&user))?.id
-        )),
+        Action::Merge => Ok(format!("/issues/{}/", ops.merge_issues(&ids)?.id)),
     })
     .await?;
     Ok(Redirect::to(&to).into_response())

@@ -18,23 +18,14 @@ struct UsersPage {
     notice: Option<String>,
 }
 
-const OWNERS_ONLY: &str =
-    "Only owners manage users. Ask an owner, or run `phoebe user ...` on the server.";
-
 async fn render(
     state: Shared,
     viewer: Viewer,
     error: Option<String>,
     notice: Option<String>,
 ) -> Result<Response, UiError> {
-    let user = viewer.user.clone();
-    let users = blocking(&state.0, move |ops| {
-        if !ops.is_owner(&user)? {
-            return Err(UiError::Forbidden(OWNERS_ONLY));
-        }
-        Ok(ops.users_with_roles()?)
-    })
-    .await?;
+    // `ops` refuses whoever may not manage users, with a message that says who may.
+    let users = blocking(viewer.ops(&state.0), move |ops| Ok(ops.users_with_roles()?)).await?;
     page_with_status(
         form_status(&error),
         &UsersPage {
@@ -64,10 +55,7 @@ pub async fn change(
         field("role"),
     );
     let me = viewer.user.clone();
-    let outcome = blocking(&state.0, move |ops| {
-        if !ops.is_owner(&me)? {
-            return Err(UiError::Forbidden(OWNERS_ONLY));
-        }
+    let outcome = blocking(viewer.ops(&state.0), move |ops| {
         let done = match action.as_str() {
             "create" => Role::parse(&role)
                 .map_err(OpsError::Invalid)

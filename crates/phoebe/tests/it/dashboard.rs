@@ -660,6 +660,10 @@ fn owners_manage_users_from_the_dashboard() {
     let mut mia = Client::new(&server);
     assert_eq!(mia.log_in("mia", "mia-password-1").status, 303);
     assert_eq!(mia.get("/users/").status, 403);
+    assert!(
+        !mia.get("/issues/").body.contains("href=\"/users/\""),
+        "the menu offers Users only to owners"
+    );
     let mia_csrf = mia.csrf("/account");
     let r = mia.post(
         "/users/",
