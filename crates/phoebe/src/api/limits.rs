@@ -179,9 +179,9 @@ pub async fn put_key(
             }
         }
         if let Some(active) = body.is_active {
-            ops.set_key_active(&k.key.public_key, active)?;
+            ops.set_key_active(k.key.public_key.as_str(), active)?;
         }
-        let k = ops.set_key_limits(&k.key.public_key, per_minute, per_hour)?;
+        let k = ops.set_key_limits(k.key.public_key.as_str(), per_minute, per_hour)?;
         Ok(key_limits_json(ops, &k))
     })
     .await?;

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 pub use error::ApiError;
 pub use limits::{limits_json, usage_json};
 
-use crate::domain::{Issue, IssueId, Project, ProjectId};
+use crate::domain::{Issue, IssueId, IssueStatus, Project, ProjectId};
 use crate::ops::{self, IssueListRequest, Ops};
 
 /// What API handlers share.
@@ -451,13 +451,14 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
 }
 
 impl IssueUpdate {
-    fn change(&self) -> ops::triage::IssueChange {
+    /// The change asked for; a status Phoebe does not know is a 400 that names the known ones.
+    fn change(&self) -> Result<ops::triage::IssueChange, ApiError> {
         let next_release = self.status.as_deref() == Some("resolvedInNextRelease");
-        ops::triage::IssueChange {
-            status: if next_release {
-                Some("resolved".into())
-            } else {
-                self.status.clone()
+        Ok(ops::triage::IssueChange {
+            status: match (next_release, self.status.as_deref()) {
+                (true, _) => Some(IssueStatus::Resolved),
+                (false, Some(s)) => Some(ops::triage::parse_status(s)?),
+                (false, None) => None,
             },
             in_next_release: next_release || self.status_details.in_next_release == Some(true),
             ignore_minutes: self.status_details.ignore_duration,
@@ -467,7 +468,7 @@ impl IssueUpdate {
                 a.map(|s| s.strip_prefix("user:").map_or(s.clone(), str::to_string))
             }),
             comment: None,
-        }
+        })
     }
 
     fn wants_merge(&self) -> bool {
@@ -482,7 +483,7 @@ async fn update_issue(
     J(body): J<IssueUpdate>,
 ) -> Result<Json<Value>, ApiError> {
     let v = blocking(ops, move |ops| {
-        let issue = ops.change_issue(id, &body.change())?;
+        let issue = ops.change_issue(id, &body.change()?)?;
         issue_with_project(ops, &issue)
     })
     .await?;
@@ -542,7 +543,7 @@ async fn bulk_update_issues(
                 .collect();
             return Ok(json!({"merge": {"parent": merged.id.to_string(), "children": children}}));
         }
-        let change = body.change();
+        let change = body.change()?;
         if change == ops::triage::IssueChange::default() {
             return Err(ApiError::Ops(ops::OpsError::Invalid(
                 "send a status (resolved, unresolved, ignored), assignedTo or merge".into(),

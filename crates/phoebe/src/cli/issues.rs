@@ -6,7 +6,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use crate::api::json as shapes;
-use crate::domain::IssueId;
+use crate::domain::{IssueId, IssueStatus};
 use crate::ops::triage::IssueChange;
 use crate::ops::{Caller, IssueListRequest, Ops};
 
@@ -316,7 +316,7 @@ pub fn run(ops: &Ops, command: &IssuesCommand) -> anyhow::Result<()> {
             by,
         } => {
             let change = IssueChange {
-                status: Some("resolved".into()),
+                status: Some(IssueStatus::Resolved),
                 in_next_release: *next_release,
                 ..Default::default()
             };
@@ -324,7 +324,7 @@ pub fn run(ops: &Ops, command: &IssuesCommand) -> anyhow::Result<()> {
         }
         IssuesCommand::Unresolve { ids, by } => {
             let change = IssueChange {
-                status: Some("unresolved".into()),
+                status: Some(IssueStatus::Unresolved),
                 ..Default::default()
             };
             change_all(ops, ids, &change, by)?;
@@ -345,7 +345,7 @@ pub fn run(ops: &Ops, command: &IssuesCommand) -> anyhow::Result<()> {
                 None => None,
             };
             let change = IssueChange {
-                status: Some("ignored".into()),
+                status: Some(IssueStatus::Ignored),
                 ignore_minutes: minutes,
                 ignore_count: *until_count,
                 ..Default::default()

@@ -1,7 +1,7 @@
 //! Who and what Phoebe serves: organizations, projects, their DSN keys and limits, users with
 //! their roles, and dashboard sessions.
 
-use super::ids::{OrgId, ProjectId, UserId};
+use super::ids::{OrgId, ProjectId, PublicKey, UserId};
 
 /// An organization.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,7 +78,7 @@ pub struct ProjectKey {
     /// The project it sends to.
     pub project_id: ProjectId,
     /// 32 lowercase hex characters.
-    pub public_key: String,
+    pub public_key: PublicKey,
     /// Human label.
     pub label: String,
     /// Disabled keys are refused with 403.

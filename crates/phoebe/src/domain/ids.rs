@@ -105,9 +105,66 @@ integer_id!(
     "a user"
 );
 
+/// The public part of a DSN key: 32 lowercase hex characters, as SDKs and Relay expect.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PublicKey(String);
+
+impl PublicKey {
+    /// Checks the form; anything else names no key of ours.
+    pub fn parse(s: &str) -> Result<PublicKey, BadId> {
+        let s = s.trim();
+        match s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            true => Ok(PublicKey(s.to_string())),
+            false => Err(BadId {
+                what: "a DSN key",
+                input: s.chars().take(64).collect(),
+            }),
+        }
+    }
+
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Maps keyed by a key answer lookups by the `&str` an SDK sent, without a copy per request.
+impl std::borrow::Borrow<str> for PublicKey {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl serde::Serialize for PublicKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn public_keys_are_32_lowercase_hex_characters() {
+        let key = "0123456789abcdef0123456789abcdef";
+        assert_eq!(PublicKey::parse(key).unwrap().as_str(), key);
+        for bad in [
+            "",
+            "abc",
+            &key.to_uppercase(),
+            &format!("{key}0"),
+            "g123456789abcdef0123456789abcdef",
+        ] {
+            assert!(PublicKey::parse(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn ids_parse_positive_integers_only() {

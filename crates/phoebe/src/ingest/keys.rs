@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::domain::{OrgId, Project, ProjectId, ProjectKey};
+use crate::domain::{OrgId, Project, ProjectId, ProjectKey, PublicKey};
 use crate::quota::Grant;
 use crate::store::Directory;
 
@@ -38,7 +38,7 @@ impl KeyInfo {
 /// Public key → project, filled from the store on a miss.
 pub struct KeyCache {
     store: Arc<dyn Directory>,
-    keys: RwLock<HashMap<String, KeyInfo>>,
+    keys: RwLock<HashMap<PublicKey, KeyInfo>>,
     unknown: Mutex<HashMap<String, Instant>>,
 }
 
@@ -104,7 +104,11 @@ impl KeyCache {
                 return None;
             }
         }
-        match self.store.key_by_public(public_key) {
+        // A key of another form names no key of ours.
+        let Ok(parsed) = PublicKey::parse(public_key) else {
+            return None;
+        };
+        match self.store.key_by_public(&parsed) {
             Ok(Some(k)) => {
                 let project = self.store.project(k.project_id).ok();
                 let info = KeyInfo::new(&k, project.as_ref());

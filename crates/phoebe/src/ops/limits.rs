@@ -111,14 +111,16 @@ fn apply(change: Change, current: Option<u64>) -> Option<u64> {
     }
 }
 
-/// The public part of a key given as itself or as a whole DSN.
-pub fn public_key_of(key_or_dsn: &str) -> &str {
-    key_or_dsn
+/// The public part of a key given as itself or as a whole DSN. Text of another form names no
+/// key of ours: not found, as for a well-formed key that does not exist.
+pub fn public_key_of(key_or_dsn: &str) -> OpsResult<PublicKey> {
+    let key = key_or_dsn
         .split("://")
         .nth(1)
         .and_then(|rest| rest.split('@').next())
         .map(|k| k.split(':').next().unwrap_or(k))
-        .unwrap_or(key_or_dsn)
+        .unwrap_or(key_or_dsn);
+    PublicKey::parse(key).map_err(|_| OpsError::NotFound("key"))
 }
 
 impl Ops {
@@ -194,7 +196,7 @@ impl Ops {
         self.allow(Permission::Read)?;
         let key = self
             .store
-            .key_by_public(public_key_of(key_or_dsn))?
+            .key_by_public(&public_key_of(key_or_dsn)?)?
             .ok_or(OpsError::NotFound("key"))?;
         Ok(self.key_limits_of(key))
     }
@@ -215,7 +217,7 @@ impl Ops {
             per_hour: apply(per_hour, current.limits.per_hour),
         };
         self.store.set_key_limits(&current.public_key, limits)?;
-        self.key_limits(&current.public_key)
+        self.key_limits(current.public_key.as_str())
     }
 
     /// What happened to a project's events since `since_ms`.
@@ -243,9 +245,18 @@ mod tests {
 
     #[test]
     fn public_key_from_dsn_or_key() {
-        assert_eq!(public_key_of("abc"), "abc");
-        assert_eq!(public_key_of("http://abc@127.0.0.1:8000/1"), "abc");
-        assert_eq!(public_key_of("https://abc:secret@h/1"), "abc");
+        const K: &str = "0123456789abcdef0123456789abcdef";
+        let key = |s: &str| public_key_of(s).map(|k| k.as_str().to_string()).ok();
+        assert_eq!(key(K).as_deref(), Some(K));
+        assert_eq!(
+            key(&format!("http://{K}@127.0.0.1:8000/1")).as_deref(),
+            Some(K)
+        );
+        assert_eq!(key(&format!("https://{K}:secret@h/1")).as_deref(), Some(K));
+        assert!(matches!(
+            public_key_of("abc"),
+            Err(OpsError::NotFound("key"))
+        ));
     }
 
     #[test]

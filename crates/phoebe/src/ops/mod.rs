@@ -393,7 +393,7 @@ impl Ops {
         self.allow(Permission::ManageProjects)?;
         Ok(self
             .store
-            .set_key_active(limits::public_key_of(key_or_dsn), active)?)
+            .set_key_active(&limits::public_key_of(key_or_dsn)?, active)?)
     }
 
     /// Mints an API token for a user; only its hash is stored.

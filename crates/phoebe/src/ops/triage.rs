@@ -11,8 +11,8 @@ use crate::domain::{Activity, Issue, IssueId, IssueStatus, Triage};
 /// left `None` are not changed; several may be given at once.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IssueChange {
-    /// `resolved`, `unresolved` or `ignored` (`muted` too).
-    pub status: Option<String>,
+    /// The new status (parsed at the edge: [`parse_status`]).
+    pub status: Option<IssueStatus>,
     /// With `resolved`: keep it resolved for events of the issue's current release.
     pub in_next_release: bool,
     /// With `ignored`: re-open after this many minutes.
@@ -25,6 +25,16 @@ pub struct IssueChange {
     pub comment: Option<String>,
 }
 
+/// Reads a status as people and Sentry's clients write it (`muted` is Sentry's old word for
+/// ignored); the error says which names exist.
+pub fn parse_status(s: &str) -> OpsResult<IssueStatus> {
+    IssueStatus::parse(s).ok_or_else(|| {
+        OpsError::Invalid(format!(
+            "unknown status {s:?}: use resolved, unresolved or ignored"
+        ))
+    })
+}
+
 /// Longest accepted comment, in characters.
 const MAX_COMMENT: usize = 10_000;
 
@@ -33,12 +43,7 @@ impl IssueChange {
     fn to_triage(&self, ops: &Ops, issue: &Issue) -> OpsResult<Vec<Triage>> {
         let mut out = Vec::new();
         let conditions = self.ignore_minutes.is_some() || self.ignore_count.is_some();
-        if let Some(status) = &self.status {
-            let status = IssueStatus::parse(status).ok_or_else(|| {
-                OpsError::Invalid(format!(
-                    "unknown status {status:?}: use resolved, unresolved or ignored"
-                ))
-            })?;
+        if let Some(status) = self.status {
             if conditions && status != IssueStatus::Ignored {
                 return Err(OpsError::Invalid(
                     "ignore conditions (minutes, count) go with status ignored".into(),

@@ -164,7 +164,7 @@ fn slugs_and_names_are_validated() {
             s.project_by_slug("acme", &p.id.to_string()).unwrap().slug,
             "web"
         );
-        assert_eq!(s.all_keys().unwrap()[0].public_key.len(), 32);
+        assert_eq!(s.all_keys().unwrap()[0].public_key.as_str().len(), 32);
     });
 }
 
@@ -339,7 +339,7 @@ fn limits_overrides_round_trip() {
             Some(0)
         );
         assert!(matches!(
-            s.set_key_limits("nope", l),
+            s.set_key_limits(&PublicKey::parse(&"0".repeat(32)).unwrap(), l),
             Err(StoreError::NotFound("key"))
         ));
         s.record_door_usage(

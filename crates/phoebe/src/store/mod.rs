@@ -136,11 +136,11 @@ pub trait Directory: Send + Sync + 'static {
     /// Every key, for the ingest key cache.
     fn all_keys(&self) -> StoreResult<Vec<ProjectKey>>;
     /// One key by its public part.
-    fn key_by_public(&self, public_key: &str) -> StoreResult<Option<ProjectKey>>;
+    fn key_by_public(&self, public_key: &PublicKey) -> StoreResult<Option<ProjectKey>>;
     /// Adds a DSN key to a project.
     fn create_key(&self, project_id: ProjectId, label: &str) -> StoreResult<ProjectKey>;
     /// Enables or disables a key; disabled keys are refused with 403.
-    fn set_key_active(&self, public_key: &str, active: bool) -> StoreResult<ProjectKey>;
+    fn set_key_active(&self, public_key: &PublicKey, active: bool) -> StoreResult<ProjectKey>;
     /// A recorded value (e.g. the URL the server last listened on).
     fn meta(&self, key: &str) -> StoreResult<Option<String>>;
     /// Records a value.
@@ -241,7 +241,7 @@ pub trait UsageStore: Send + Sync + 'static {
     fn set_project_retention(&self, project_id: ProjectId, r: RetentionOverride)
         -> StoreResult<()>;
     /// Sets a DSN key's rate-limit overrides.
-    fn set_key_limits(&self, public_key: &str, limits: RateLimit) -> StoreResult<()>;
+    fn set_key_limits(&self, public_key: &PublicKey, limits: RateLimit) -> StoreResult<()>;
     /// Adds the door's hourly counts (project, hour start ms, counts) and records which projects
     /// spike protection throttles now (every other project is marked calm).
     fn record_door_usage(

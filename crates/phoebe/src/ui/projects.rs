@@ -243,7 +243,7 @@ pub async fn change(
             let ours = ops
                 .project_keys(&project)?
                 .iter()
-                .any(|k| k.public_key == key);
+                .any(|k| k.public_key.as_str() == key);
             if ours {
                 Ok(())
             } else {

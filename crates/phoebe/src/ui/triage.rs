@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::format;
 use super::session::{safe_next, CheckedForm, Form};
 use super::{blocking, Shared, UiError};
-use crate::domain::{Activity, ActivityKind, IssueId};
+use crate::domain::{Activity, ActivityKind, IssueId, IssueStatus};
 use crate::ops::triage::IssueChange;
 use crate::ops::OpsError;
 
@@ -27,8 +27,8 @@ fn invalid(msg: impl Into<String>) -> UiError {
 /// `ignore-count-N`, `assign` with `assignee`, `comment` with `text`, `delete`, `merge`).
 fn action_of(form: &Form) -> Result<Action, UiError> {
     let action = form.get("action").unwrap_or("");
-    let status = |s: &str| IssueChange {
-        status: Some(s.into()),
+    let status = |s: IssueStatus| IssueChange {
+        status: Some(s),
         ..Default::default()
     };
     let number = |s: &str| {
@@ -36,13 +36,13 @@ fn action_of(form: &Form) -> Result<Action, UiError> {
             .map_err(|_| invalid(format!("{s:?} is not a number")))
     };
     Ok(Action::Change(match action {
-        "resolve" => status("resolved"),
+        "resolve" => status(IssueStatus::Resolved),
         "resolve-next" => IssueChange {
             in_next_release: true,
-            ..status("resolved")
+            ..status(IssueStatus::Resolved)
         },
-        "unresolve" => status("unresolved"),
-        "ignore" => status("ignored"),
+        "unresolve" => status(IssueStatus::Unresolved),
+        "ignore" => status(IssueStatus::Ignored),
         "assign" => IssueChange {
             assign: Some(
                 form.get("assignee")
@@ -61,12 +61,12 @@ fn action_of(form: &Form) -> Result<Action, UiError> {
             if let Some(m) = other.strip_prefix("ignore-minutes-") {
                 IssueChange {
                     ignore_minutes: Some(number(m)?),
-                    ..status("ignored")
+                    ..status(IssueStatus::Ignored)
                 }
             } else if let Some(n) = other.strip_prefix("ignore-count-") {
                 IssueChange {
                     ignore_count: Some(number(n)?),
-                    ..status("ignored")
+                    ..status(IssueStatus::Ignored)
                 }
             } else {
                 return Err(invalid(format!("unknown action {other:?}")));

@@ -26,9 +26,10 @@ fn check_slug(slug: &str) -> StoreResult<()> {
 }
 
 /// A new DSN public key: 32 lowercase hex characters, as SDKs and Relay expect.
-pub fn new_public_key() -> String {
+pub fn new_public_key() -> PublicKey {
     let bytes: [u8; 16] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    PublicKey::parse(&hex).expect("32 lowercase hex characters")
 }
 
 pub fn create_org(c: &mut Connection, slug: &str, name: &str) -> StoreResult<Org> {
@@ -210,7 +211,7 @@ pub fn set_project_retention(
 }
 
 /// Sets a key's rate-limit overrides.
-pub fn set_key_limits(c: &Connection, public_key: &str, l: RateLimit) -> StoreResult<()> {
+pub fn set_key_limits(c: &Connection, public_key: &PublicKey, l: RateLimit) -> StoreResult<()> {
     let n = c.execute(
         "UPDATE project_keys SET events_per_minute = ?2, events_per_hour = ?3 WHERE public_key = ?1",
         params![public_key, l.per_minute, l.per_hour],
@@ -259,7 +260,7 @@ pub fn project_by_slug(c: &Connection, org_slug: &str, project: &str) -> StoreRe
 pub fn keys(
     c: &Connection,
     project_id: Option<ProjectId>,
-    public_key: Option<&str>,
+    public_key: Option<&PublicKey>,
 ) -> StoreResult<Vec<ProjectKey>> {
     let mut st = c.prepare_cached(
         "SELECT id, project_id, public_key, label, is_active, created_ms, events_per_minute,

@@ -63,6 +63,19 @@ macro_rules! sql_name {
 }
 sql_name!(IssueStatus, ActivityKind);
 
+impl rusqlite::ToSql for PublicKey {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl rusqlite::types::FromSql for PublicKey {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        PublicKey::parse(v.as_str()?)
+            .map_err(|e| rusqlite::types::FromSqlError::Other(e.to_string().into()))
+    }
+}
+
 impl rusqlite::ToSql for Role {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
         Ok(self.as_str().into())
@@ -283,7 +296,7 @@ impl Directory for SqliteStore {
         self.read(|c| admin::keys(c, None, None))
     }
 
-    fn key_by_public(&self, public_key: &str) -> StoreResult<Option<ProjectKey>> {
+    fn key_by_public(&self, public_key: &PublicKey) -> StoreResult<Option<ProjectKey>> {
         Ok(self.read(|c| admin::keys(c, None, Some(public_key)))?.pop())
     }
 
@@ -291,7 +304,7 @@ impl Directory for SqliteStore {
         self.write(|c| admin::create_key(c, project_id, label))
     }
 
-    fn set_key_active(&self, public_key: &str, active: bool) -> StoreResult<ProjectKey> {
+    fn set_key_active(&self, public_key: &PublicKey, active: bool) -> StoreResult<ProjectKey> {
         self.write(|c| {
             let n = c.execute(
                 "UPDATE project_keys SET is_active = ?2 WHERE public_key = ?1",
@@ -475,7 +488,7 @@ impl UsageStore for SqliteStore {
         self.write(|c| admin::set_project_retention(c, project_id, r))
     }
 
-    fn set_key_limits(&self, public_key: &str, limits: RateLimit) -> StoreResult<()> {
+    fn set_key_limits(&self, public_key: &PublicKey, limits: RateLimit) -> StoreResult<()> {
         self.write(|c| admin::set_key_limits(c, public_key, limits))
     }
 

@@ -44,7 +44,13 @@ pub fn triage(
         Triage::Resolve { in_release } => {
             tx.execute(
                 SET_STATUS,
-                params![id, "resolved", None::<i64>, None::<i64>, in_release],
+                params![
+                    id,
+                    IssueStatus::Resolved,
+                    None::<i64>,
+                    None::<i64>,
+                    in_release
+                ],
             )?;
             let data = match in_release {
                 Some(r) => json!({"inNextRelease": true, "currentRelease": r}),
@@ -55,7 +61,13 @@ pub fn triage(
         Triage::Unresolve => {
             tx.execute(
                 SET_STATUS,
-                params![id, "unresolved", None::<i64>, None::<i64>, None::<String>],
+                params![
+                    id,
+                    IssueStatus::Unresolved,
+                    None::<i64>,
+                    None::<i64>,
+                    None::<String>
+                ],
             )?;
             record(&tx, id, user_id, ActivityKind::Unresolved, &json!({}))?;
         }
@@ -65,7 +77,13 @@ pub fn triage(
         } => {
             tx.execute(
                 SET_STATUS,
-                params![id, "ignored", until_ms, until_count, None::<String>],
+                params![
+                    id,
+                    IssueStatus::Ignored,
+                    until_ms,
+                    until_count,
+                    None::<String>
+                ],
             )?;
             let mut data = json!({});
             if let Some(ms) = until_ms {
