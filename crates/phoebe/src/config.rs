@@ -424,14 +424,6 @@ impl Config {
         toml::to_string_pretty(&raw).unwrap_or_default()
     }
 
-    /// The defaults project and key overrides fall back to.
-    pub fn policy(&self) -> crate::ops::limits::Policy {
-        crate::ops::limits::Policy {
-            quotas: self.quotas.clone(),
-            retention: self.retention.clone(),
-        }
-    }
-
     /// Path of the main database.
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join(DATABASE_FILE)

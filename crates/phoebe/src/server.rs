@@ -100,7 +100,8 @@ pub async fn run(
             }
         })
     };
-    let ops = Ops::new(store.clone(), &config.public_url).with_policy(config.policy());
+    let ops = Ops::new(store.clone(), &config.public_url)
+        .with_policy(crate::ops::limits::Policy::of(&config));
     // Live-update streams end when shutdown begins; otherwise an open dashboard tab would keep
     // the graceful shutdown waiting forever.
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);

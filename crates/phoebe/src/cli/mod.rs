@@ -241,7 +241,7 @@ fn open_ops(config: &Config) -> anyhow::Result<Ops> {
         false => Ops::with_served_url(store, &config.public_url)?,
     };
     Ok(ops
-        .with_policy(config.policy())
+        .with_policy(crate::ops::limits::Policy::of(config))
         .acting_as(Caller::Cli { as_user: None }))
 }
 

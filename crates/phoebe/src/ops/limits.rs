@@ -1,7 +1,7 @@
 //! Rate limits, retention settings and usage of projects and keys: what the configuration says,
 //! what a project or key overrides, and what happened to its events.
 
-use crate::config::{QuotaConfig, RetentionConfig};
+use crate::config::{Config, QuotaConfig, RetentionConfig};
 use crate::domain::*;
 
 use super::{Ops, OpsError, OpsResult, Permission};
@@ -13,6 +13,16 @@ pub struct Policy {
     pub quotas: QuotaConfig,
     /// `[retention]`.
     pub retention: RetentionConfig,
+}
+
+impl Policy {
+    /// The defaults the configuration sets.
+    pub fn of(config: &Config) -> Policy {
+        Policy {
+            quotas: config.quotas.clone(),
+            retention: config.retention.clone(),
+        }
+    }
 }
 
 /// One setting: the project's (or key's) own value, if any, and the one in force (0 = none).
