@@ -72,6 +72,8 @@ pub struct Eviction {
     pub by_disk: u64,
     /// Kept items (attachments, sessions, feedback) removed.
     pub kept: u64,
+    /// Domain events older than the default maximum age removed.
+    pub domain_events: u64,
     /// The step was full: call again.
     pub more: bool,
 }

@@ -706,3 +706,22 @@ fn an_acknowledged_entry_is_never_claimed_again_and_an_unacknowledged_one_is() {
         eprintln!("backend: {}", b.name);
     }
 }
+
+#[test]
+fn retention_drops_domain_events_past_the_default_maximum_age() {
+    on_each_backend(|s, p| {
+        digest(s, vec![event(p, "a", 1_000, "u", "1.0")]);
+        assert_eq!(s.domain_events(0, 10).unwrap().len(), 1);
+        let policy = RetentionPolicy {
+            max_age_days: 1,
+            batch: 100,
+            ..RetentionPolicy::default()
+        };
+        let now = chrono::Utc::now().timestamp_millis();
+        assert_eq!(s.evict_step(&policy, now).unwrap().domain_events, 0);
+        let later = s.evict_step(&policy, now + 2 * 86_400_000).unwrap();
+        assert_eq!(later.domain_events, 1);
+        assert!(s.domain_events(0, 10).unwrap().is_empty());
+        assert_eq!(issue_of(s, p, "a").times_seen, 1, "issues stay");
+    });
+}
