@@ -5,9 +5,11 @@
 //! ignores, evictions, usage, and the [`DomainEvent`]s alerts consume. A backend only persists
 //! the [`Plan`], in one transaction with the batch's acknowledgement.
 //!
-//! Pure: no I/O, `now_ms` is an argument. Counters are deltas (`+= n`, `min`, `max`), so two
-//! digesters applying plans to the same issue never lose an update; only the decisions that
-//! read a status (re-open) need the backend to hold the issue row for the transaction.
+//! Pure: no I/O, `now_ms` is an argument. Counters are written as deltas (`+= n`, `min`,
+//! `max`), but the decisions — duplicates, new issues, new users, pins, evictions, re-opens,
+//! milestones — rest on the state read in the batch's transaction: a backend must plan and
+//! write a batch without another batch changing that state in between (SQLite: one writer and
+//! an IMMEDIATE transaction; several nodes: locks on what was read).
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use uuid::Uuid;

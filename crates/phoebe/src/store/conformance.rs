@@ -177,7 +177,9 @@ fn one_issue_batches(s: &dyn Store, p: &Project, n: usize, bounds: EventBounds, 
     let events: Vec<DigestedEvent> = (0..n)
         .map(|i| event(p, "hot", 1_000 + i as i64, &format!("u{}", i % 7), "1.0"))
         .collect();
-    for (next_inbox, chunk) in (101..).zip(events.chunks(per_batch)) {
+    // Inbox ids only grow: each batch acknowledges the next one.
+    let first = s.digest_watermark().unwrap() + 1;
+    for (next_inbox, chunk) in (first..).zip(events.chunks(per_batch)) {
         s.apply_digest_batch(&DigestBatch {
             events: chunk.to_vec(),
             inbox_ids: vec![next_inbox],

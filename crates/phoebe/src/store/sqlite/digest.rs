@@ -45,6 +45,18 @@ pub fn apply(c: &mut Connection, batch: &DigestBatch) -> StoreResult<BatchOutcom
     // write would otherwise fail the whole batch with SQLITE_BUSY_SNAPSHOT, and the rules must
     // decide on the state the batch then changes.
     let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // A commit that reported failure may still have been written: a retried batch whose entries
+    // are already acknowledged changes nothing (kept items and client reports included).
+    if batch
+        .inbox_ids
+        .last()
+        .is_some_and(|last| *last <= watermark(&tx).unwrap_or(0))
+    {
+        return Ok(BatchOutcome {
+            duplicates: batch.events.len(),
+            ..BatchOutcome::default()
+        });
+    }
     let now = super::now_ms();
     let known = read_known(&tx, batch)?;
     let plan = rules::plan(batch, &known, now);
@@ -82,9 +94,11 @@ fn read_known<'a>(tx: &Transaction, batch: &'a DigestBatch) -> StoreResult<Known
         if !known.issues.contains_key(&key) && !missing.contains(&key) {
             let state = find_hash
                 .query_row(params![ev.project_id, ev.hash], |r| {
+                    let status: String = r.get(1)?;
                     Ok(IssueState {
                         id: r.get(0)?,
-                        status: r.get(1)?,
+                        // Leniently, as the read side does: one odd row must not stall digest.
+                        status: IssueStatus::parse(&status).unwrap_or(IssueStatus::Unresolved),
                         times_seen: r.get(2)?,
                         unpinned_stored: r.get(3)?,
                         ignore_until_ms: r.get(4)?,
@@ -156,7 +170,7 @@ fn write_plan(
     )?;
     for row in &plan.events {
         let ev = &batch.events[row.event];
-        insert_event.execute(params![
+        let inserted = insert_event.execute(params![
             ev.project_id,
             ev.event_id.as_bytes().as_slice(),
             id_of(row.issue),
@@ -167,6 +181,14 @@ fn write_plan(
             ev.payload_zstd,
             row.pin,
         ])?;
+        // The plan was made in this transaction, so it cannot be stale; if it ever is, every
+        // count would be off: refuse the batch rather than write wrong numbers.
+        if inserted == 0 {
+            return Err(StoreError::Database(format!(
+                "event {} was stored by someone else while its batch was planned",
+                ev.event_id.simple()
+            )));
+        }
         *stored_per_project.entry(ev.project_id).or_default() += 1;
     }
     outcome.stored = plan.events.len();
@@ -262,6 +284,15 @@ fn create_issues(tx: &Transaction, batch: &DigestBatch, plan: &Plan) -> StoreRes
     let mut ids = Vec::with_capacity(plan.new_issues.len());
     for new in &plan.new_issues {
         let ev = &batch.events[new.event];
+        // Digest explains a fingerprint once per batch, on its first event, which may have been
+        // a duplicate that opened nothing.
+        let grouping = ev.grouping.as_deref().or_else(|| {
+            batch
+                .events
+                .iter()
+                .filter(|e| e.project_id == ev.project_id && e.hash == ev.hash)
+                .find_map(|e| e.grouping.as_deref())
+        });
         let short_id: i64 = next_short
             .query_row([ev.project_id], |r| r.get(0))
             .optional()?
@@ -285,7 +316,7 @@ fn create_issues(tx: &Transaction, batch: &DigestBatch, plan: &Plan) -> StoreRes
             ev.hash,
             issue_id,
             phoebe_grouping::ALGORITHM,
-            ev.grouping.as_deref().unwrap_or("{}")
+            grouping.unwrap_or("{}")
         ])?;
         ids.push(issue_id);
     }

@@ -117,3 +117,64 @@ fn a_drained_inbox_gives_a_large_backlog_back_to_the_disk() {
         wal()
     );
 }
+
+#[test]
+fn a_batch_retried_after_an_ambiguous_commit_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(&dir.path().join("t.sqlite")).unwrap();
+    let org = s.create_org("acme", "Acme").unwrap();
+    let (p, _) = s.create_project(org.id, "web", "Web", None).unwrap();
+    let batch = DigestBatch {
+        events: vec![DigestedEvent::for_test(p.id, "a", 1, "u", None)],
+        kept: vec![KeptItem {
+            project_id: p.id,
+            event_id: None,
+            item_type: "attachment".into(),
+            filename: None,
+            received_ms: 1,
+            payload: vec![1],
+        }],
+        inbox_ids: vec![3],
+        ..DigestBatch::default()
+    };
+    s.apply_digest_batch(&batch).unwrap();
+    // The same batch again, as after a commit that reported failure but was written.
+    let again = s.apply_digest_batch(&batch).unwrap();
+    assert_eq!((again.stored, again.duplicates), (0, 1));
+    let kept: i64 = s
+        .read(|c| Ok(c.query_row("SELECT count(*) FROM kept_items", [], |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(kept, 1, "kept items are written once");
+}
+
+#[test]
+fn a_new_issue_keeps_the_grouping_explanation_its_batch_carried_on_a_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(&dir.path().join("t.sqlite")).unwrap();
+    let org = s.create_org("acme", "Acme").unwrap();
+    let (p, _) = s.create_project(org.id, "web", "Web", None).unwrap();
+    let stored = DigestedEvent::for_test(p.id, "old-hash", 1, "u", None);
+    s.apply_digest_batch(&DigestBatch {
+        events: vec![stored.clone()],
+        inbox_ids: vec![1],
+        ..DigestBatch::default()
+    })
+    .unwrap();
+    // The SDK sends the stored event again, now grouped under a new hash; digest explains the
+    // hash on that first (duplicate) event only.
+    let mut resent = stored;
+    resent.hash = "new-hash".into();
+    resent.grouping = Some("{\"explained\":true}".into());
+    let mut fresh = DigestedEvent::for_test(p.id, "new-hash", 2, "u", None);
+    fresh.grouping = None;
+    s.apply_digest_batch(&DigestBatch {
+        events: vec![resent, fresh],
+        inbox_ids: vec![2],
+        ..DigestBatch::default()
+    })
+    .unwrap();
+    assert_eq!(
+        s.grouping(p.id, "new-hash").unwrap().as_deref(),
+        Some("{\"explained\":true}")
+    );
+}
