@@ -41,6 +41,28 @@ pub struct RawConfig {
     pub quotas: QuotaConfig,
     /// How many events are kept, and for how long.
     pub retention: RetentionConfig,
+    /// Notifications.
+    pub alerts: AlertsConfig,
+}
+
+/// `[alerts]`: how notifications reach their channels.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// Let channel URLs reach loopback, private and link-local addresses. Off by default:
+    /// a project's users type these URLs, and must not reach the server's own network.
+    pub allow_private_targets: bool,
+    /// Seconds one delivery attempt may take, connecting included.
+    pub timeout_secs: u64,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            allow_private_targets: false,
+            timeout_secs: 10,
+        }
+    }
 }
 
 /// `[quotas]`: events accepted per clock minute and hour, checked at the door. 0 = unlimited.
@@ -201,6 +223,7 @@ impl Default for RawConfig {
             server: ServerConfig::default(),
             quotas: QuotaConfig::default(),
             retention: RetentionConfig::default(),
+            alerts: AlertsConfig::default(),
         }
     }
 }
@@ -252,6 +275,8 @@ pub struct Config {
     pub quotas: QuotaConfig,
     /// Retention.
     pub retention: RetentionConfig,
+    /// Alerts.
+    pub alerts: AlertsConfig,
 }
 
 /// Top-level environment variables that are not `SECTION__KEY` overrides.
@@ -265,6 +290,7 @@ const PLAIN_VARS: &[&str] = &[
     "PHOEBE_ADMIN_USER",
     "PHOEBE_ADMIN_PASSWORD",
     "PHOEBE_TEST_DATABASE_URL",
+    "PHOEBE_CHANNEL_SECRET",
 ];
 
 /// Where the settings come from, besides the defaults.
@@ -383,6 +409,12 @@ impl Config {
         if raw.quotas.spike_factor < 2 {
             bail!("[quotas] spike_factor must be at least 2 (PHOEBE_QUOTAS__SPIKE_FACTOR)");
         }
+        if raw.alerts.timeout_secs == 0 || raw.alerts.timeout_secs > 300 {
+            bail!(
+                "[alerts] timeout_secs = {}: use 1 to 300 (PHOEBE_ALERTS__TIMEOUT_SECS)",
+                raw.alerts.timeout_secs
+            );
+        }
         if raw.retention.interval_secs == 0 || raw.retention.batch == 0 {
             bail!("[retention] interval_secs and batch must be at least 1");
         }
@@ -404,6 +436,7 @@ impl Config {
             server: raw.server,
             quotas: raw.quotas,
             retention: raw.retention,
+            alerts: raw.alerts,
         })
     }
 
@@ -420,6 +453,7 @@ impl Config {
             server: self.server.clone(),
             quotas: self.quotas.clone(),
             retention: self.retention.clone(),
+            alerts: self.alerts.clone(),
         };
         toml::to_string_pretty(&raw).unwrap_or_default()
     }

@@ -2,6 +2,7 @@
 //! shell around the pure `phoebe-protocol` and `phoebe-grouping` crates; `main.rs` is glue.
 //! Modules in reading order follow an event from the socket to the screen; see ARCHITECTURE.md.
 
+pub mod alerts;
 pub mod api;
 pub mod bench;
 pub mod cli;

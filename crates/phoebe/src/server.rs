@@ -70,6 +70,14 @@ pub async fn run(
             bounds: config.retention.event_bounds(),
         },
     )?;
+    let alerts = crate::alerts::Alerts::start(
+        store.clone(),
+        crate::alerts::Settings {
+            public_url: config.public_url.clone(),
+            outbound: crate::alerts::Outbound::from_config(&config.alerts),
+        },
+    )
+    .context("starting the alert threads")?;
     let retention = Retention::start(store.clone(), &config.retention)
         .context("starting the retention thread")?;
     let day_ago = chrono::Utc::now().timestamp_millis() - 86_400_000;
@@ -101,7 +109,8 @@ pub async fn run(
         })
     };
     let ops = Ops::new(store.clone(), &config.public_url)
-        .with_policy(crate::ops::limits::Policy::of(&config));
+        .with_policy(crate::ops::limits::Policy::of(&config))
+        .with_outbound(crate::alerts::Outbound::from_config(&config.alerts));
     // Live-update streams end when shutdown begins; otherwise an open dashboard tab would keep
     // the graceful shutdown waiting forever.
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
@@ -158,6 +167,7 @@ pub async fn run(
     let usage_store: Arc<dyn UsageStore> = store.clone();
     write_usage(&quotas, &usage_store).await;
     retention.stop();
+    alerts.stop();
     tracing::info!("stopped accepting; finishing digest batch");
     digester.stop();
     drop(inbox);

@@ -2,6 +2,7 @@
 //! configured database directly, so they work whether or not a server is running. Standard
 //! output carries only the result (a DSN, a token, a table or JSON); messages go to stderr.
 
+mod alerts;
 mod issues;
 mod limits;
 
@@ -58,6 +59,11 @@ pub enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Notifications: channels, rules, tests and history.
+    Alerts {
+        #[command(subcommand)]
+        command: alerts::AlertsCommand,
     },
     /// List and inspect issues.
     Issues {
@@ -242,6 +248,7 @@ fn open_ops(config: &Config) -> anyhow::Result<Ops> {
     };
     Ok(ops
         .with_policy(crate::ops::limits::Policy::of(config))
+        .with_outbound(crate::alerts::Outbound::from_config(&config.alerts))
         .acting_as(Caller::Cli { as_user: None }))
 }
 
@@ -432,6 +439,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     ExitCode::FAILURE
                 }
             });
+        }
+        Command::Alerts { command } => {
+            let config = load_config(&cli, None)?;
+            alerts::run(&open_ops(&config)?, command)?;
         }
         Command::Usage(args) => {
             let config = load_config(&cli, None)?;

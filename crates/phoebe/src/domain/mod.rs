@@ -5,6 +5,7 @@
 //! the clock (`now` is an argument); it imports nothing of `crate` outside `domain`. Names from
 //! outside (statuses, roles, activity kinds, ids) are parsed into these types once, at the edge.
 
+pub mod alerts;
 mod batch;
 mod directory;
 mod ids;

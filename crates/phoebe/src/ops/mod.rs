@@ -3,6 +3,7 @@
 //!
 //! API Boundary. Architecture invariant: `api` and `cli` call `ops`, never `store`.
 
+pub mod alerts;
 mod caller;
 pub mod limits;
 pub mod query;
@@ -132,6 +133,8 @@ pub struct IssuePage {
 pub struct Ops {
     store: Arc<dyn Store>,
     caller: Caller,
+    /// Reaches alert channels (tests and URL checks), as `[alerts]` configures it.
+    outbound: crate::alerts::Outbound,
     public_url: String,
     policy: Arc<limits::Policy>,
     /// Counts issue changes made through this process (triage, merge, delete), so open
@@ -204,6 +207,7 @@ impl Ops {
         Ops {
             store,
             caller: Caller::System,
+            outbound: crate::alerts::Outbound::from_config(&crate::config::AlertsConfig::default()),
             public_url: public_url.trim_end_matches('/').to_string(),
             policy: Arc::default(),
             issue_changes: Arc::default(),
@@ -218,6 +222,12 @@ impl Ops {
             .meta(SERVED_URL_KEY)?
             .unwrap_or_else(|| fallback.to_string());
         Ok(Ops::new(store, &url))
+    }
+
+    /// These operations reaching alert channels with `outbound`.
+    pub fn with_outbound(mut self, outbound: crate::alerts::Outbound) -> Ops {
+        self.outbound = outbound;
+        self
     }
 
     /// The same operations on behalf of `caller`.

@@ -727,3 +727,92 @@ fn retention_drops_domain_events_past_the_default_maximum_age() {
         assert_eq!(issue_of(s, p, "a").times_seen, 1, "issues stay");
     });
 }
+
+#[test]
+fn alerts_are_queued_once_per_domain_event_and_their_delivery_is_recorded() {
+    use crate::domain::alerts::*;
+    on_each_backend(|s, p| {
+        let hook = s
+            .create_channel(
+                p.id,
+                ChannelKind::Webhook,
+                "ops",
+                "https://example.com/h",
+                Some("k"),
+            )
+            .unwrap();
+        let other = s
+            .create_project(p.org_id, "other", "Other", None)
+            .unwrap()
+            .0;
+        let foreign = s
+            .create_channel(
+                other.id,
+                ChannelKind::Webhook,
+                "x",
+                "https://example.com/x",
+                None,
+            )
+            .unwrap();
+        assert!(matches!(
+            s.create_rule(p.id, Trigger::NewIssue, &[foreign.id], 0),
+            Err(StoreError::Invalid(_))
+        ));
+        let rule = s
+            .create_rule(p.id, Trigger::NewIssue, &[hook.id], 0)
+            .unwrap();
+        assert_eq!(s.rules(Some(p.id)).unwrap(), vec![rule.clone()]);
+        assert_eq!(s.channel(hook.id).unwrap().secret.as_deref(), Some("k"));
+
+        digest(
+            s,
+            vec![
+                event(p, "a", 1_000, "u", "1.0"),
+                event(p, "b", 1_000, "u", "1.0"),
+            ],
+        );
+        assert_eq!(crate::alerts::evaluate_once(s).unwrap(), 2);
+        assert_eq!(
+            crate::alerts::evaluate_once(s).unwrap(),
+            0,
+            "the cursor moved"
+        );
+        let due = s.due_alerts(i64::MAX, 10).unwrap();
+        assert_eq!(due.len(), 2);
+        assert!(due
+            .iter()
+            .all(|a| a.alert.rule_id == rule.id && a.state == AlertState::Pending));
+        let a = issue_of(s, p, "a");
+        assert!(s.last_fired(rule.id, a.id).unwrap().is_some());
+
+        // One sent, one failed and retried later, then given up.
+        s.record_attempt(due[0].id, Ok(()), None, 5).unwrap();
+        s.record_attempt(due[1].id, Err("503"), Some(i64::MAX - 1), 5)
+            .unwrap();
+        assert!(s.due_alerts(i64::MAX - 2, 10).unwrap().is_empty());
+        s.record_attempt(due[1].id, Err("still 503"), None, 6)
+            .unwrap();
+        let history = s.alert_history(Some(p.id), None, 10).unwrap();
+        let states: Vec<(AlertState, u32, Option<&str>)> = history
+            .iter()
+            .map(|h| (h.state, h.attempts, h.last_error.as_deref()))
+            .collect();
+        assert_eq!(
+            states,
+            vec![
+                (AlertState::Failed, 2, Some("still 503")),
+                (AlertState::Sent, 1, None)
+            ]
+        );
+        assert_eq!(s.alert_history(None, Some(a.id), 10).unwrap().len(), 1);
+
+        // Removing a channel takes it out of its rules.
+        s.delete_channel(hook.id).unwrap();
+        assert!(s.rules(Some(p.id)).unwrap()[0].channels.is_empty());
+        s.delete_rule(rule.id).unwrap();
+        assert!(matches!(
+            s.delete_rule(rule.id),
+            Err(StoreError::NotFound(_))
+        ));
+    });
+}

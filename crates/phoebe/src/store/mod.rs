@@ -16,6 +16,7 @@ use anyhow::Context;
 
 use crate::config::Config;
 
+use crate::domain::alerts::*;
 use crate::domain::rules::RecordedEvent;
 use crate::domain::*;
 
@@ -85,9 +86,12 @@ pub fn open_in(dir: &Path) -> StoreResult<Arc<dyn Store>> {
 /// Everything Phoebe keeps, as one handle: the interfaces below, each for the clients that need
 /// it. Methods block: call them from a blocking thread (`tokio::task::spawn_blocking`), never
 /// directly on the async runtime.
-pub trait Store: DigestWriter + Directory + IssueStore + UsageStore + Maintenance {}
+pub trait Store:
+    DigestWriter + Directory + IssueStore + UsageStore + Maintenance + AlertStore
+{
+}
 
-impl<T: DigestWriter + Directory + IssueStore + UsageStore + Maintenance> Store for T {}
+impl<T: DigestWriter + Directory + IssueStore + UsageStore + Maintenance + AlertStore> Store for T {}
 
 /// Digest's side: the exactly-once watermark, the payload dictionary, writing a batch, and the
 /// domain events batches recorded.
@@ -310,4 +314,63 @@ pub trait InboxStore: Send + Sync + 'static {
     fn shrink(&self) -> StoreResult<()>;
     /// Empties the read side's page cache (see [`DigestWriter::release_memory`]).
     fn release_memory(&self) -> StoreResult<()>;
+}
+
+/// Alerts: channels and rules, and the outbox that carries each notification to its channel.
+///
+/// Exactly once from domain event to notification: [`enqueue_alerts`](AlertStore::enqueue_alerts)
+/// writes a batch's notifications and moves the alerts cursor past its domain events in one
+/// transaction. Delivery is at least once: an attempt cut short by a crash is made again, and
+/// receivers can tell a repeat by the notification's id.
+pub trait AlertStore: Send + Sync + 'static {
+    /// Adds a channel.
+    fn create_channel(
+        &self,
+        project_id: ProjectId,
+        kind: ChannelKind,
+        name: &str,
+        target: &str,
+        secret: Option<&str>,
+    ) -> StoreResult<Channel>;
+    /// Channels, of one project or all, in creation order.
+    fn channels(&self, project_id: Option<ProjectId>) -> StoreResult<Vec<Channel>>;
+    /// One channel.
+    fn channel(&self, id: ChannelId) -> StoreResult<Channel>;
+    /// Removes a channel; rules stop naming it.
+    fn delete_channel(&self, id: ChannelId) -> StoreResult<()>;
+    /// Adds a rule.
+    fn create_rule(
+        &self,
+        project_id: ProjectId,
+        trigger: Trigger,
+        channels: &[ChannelId],
+        cooldown_ms: i64,
+    ) -> StoreResult<Rule>;
+    /// Rules, of one project or all, in creation order.
+    fn rules(&self, project_id: Option<ProjectId>) -> StoreResult<Vec<Rule>>;
+    /// Removes a rule.
+    fn delete_rule(&self, id: RuleId) -> StoreResult<()>;
+    /// The last domain event already turned into notifications.
+    fn alerts_cursor(&self) -> StoreResult<i64>;
+    /// When `rule` last fired for `issue`, ms.
+    fn last_fired(&self, rule: RuleId, issue: IssueId) -> StoreResult<Option<i64>>;
+    /// Writes notifications due at `now_ms` and moves the cursor to `cursor`, in one transaction.
+    fn enqueue_alerts(&self, cursor: i64, alerts: &[NewAlert], now_ms: i64) -> StoreResult<()>;
+    /// Pending notifications due at `now_ms`, oldest first.
+    fn due_alerts(&self, now_ms: i64, limit: i64) -> StoreResult<Vec<Alert>>;
+    /// Records a delivery attempt: sent, or failed with the next attempt's time (`None`: give up).
+    fn record_attempt(
+        &self,
+        id: AlertId,
+        outcome: Result<(), &str>,
+        next_attempt_ms: Option<i64>,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+    /// Notifications newest first, of one project or issue (or all), at most `limit`.
+    fn alert_history(
+        &self,
+        project_id: Option<ProjectId>,
+        issue_id: Option<IssueId>,
+        limit: i64,
+    ) -> StoreResult<Vec<Alert>>;
 }

@@ -2,6 +2,7 @@
 
 mod util;
 
+mod alerts;
 mod api;
 mod browser;
 mod cli;

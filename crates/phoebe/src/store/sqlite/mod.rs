@@ -3,6 +3,7 @@
 //! reads never wait for the writer.
 
 mod admin;
+mod alerts;
 mod digest;
 pub mod inbox;
 mod read;
@@ -520,6 +521,84 @@ impl UsageStore for SqliteStore {
         since_ms: i64,
     ) -> StoreResult<Vec<ClientDiscard>> {
         self.read(|c| usage::discards(c, project_id, since_ms))
+    }
+}
+
+impl AlertStore for SqliteStore {
+    fn create_channel(
+        &self,
+        project_id: ProjectId,
+        kind: ChannelKind,
+        name: &str,
+        target: &str,
+        secret: Option<&str>,
+    ) -> StoreResult<Channel> {
+        self.write(|c| alerts::create_channel(c, project_id, kind, name, target, secret))
+    }
+
+    fn channels(&self, project_id: Option<ProjectId>) -> StoreResult<Vec<Channel>> {
+        self.read(|c| alerts::channels(c, project_id))
+    }
+
+    fn channel(&self, id: ChannelId) -> StoreResult<Channel> {
+        self.read(|c| alerts::channel(c, id))
+    }
+
+    fn delete_channel(&self, id: ChannelId) -> StoreResult<()> {
+        self.write(|c| alerts::delete_channel(c, id))
+    }
+
+    fn create_rule(
+        &self,
+        project_id: ProjectId,
+        trigger: Trigger,
+        channels: &[ChannelId],
+        cooldown_ms: i64,
+    ) -> StoreResult<Rule> {
+        self.write(|c| alerts::create_rule(c, project_id, trigger, channels, cooldown_ms))
+    }
+
+    fn rules(&self, project_id: Option<ProjectId>) -> StoreResult<Vec<Rule>> {
+        self.read(|c| alerts::rules(c, project_id))
+    }
+
+    fn delete_rule(&self, id: RuleId) -> StoreResult<()> {
+        self.write(|c| alerts::delete_rule(c, id))
+    }
+
+    fn alerts_cursor(&self) -> StoreResult<i64> {
+        self.read(alerts::cursor)
+    }
+
+    fn last_fired(&self, rule: RuleId, issue: IssueId) -> StoreResult<Option<i64>> {
+        self.read(|c| alerts::last_fired(c, rule, issue))
+    }
+
+    fn enqueue_alerts(&self, cursor: i64, new: &[NewAlert], now_ms: i64) -> StoreResult<()> {
+        self.write(|c| alerts::enqueue(c, cursor, new, now_ms))
+    }
+
+    fn due_alerts(&self, now_ms: i64, limit: i64) -> StoreResult<Vec<Alert>> {
+        self.read(|c| alerts::due(c, now_ms, limit))
+    }
+
+    fn record_attempt(
+        &self,
+        id: AlertId,
+        outcome: Result<(), &str>,
+        next_attempt_ms: Option<i64>,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        self.write(|c| alerts::record_attempt(c, id, outcome, next_attempt_ms, now_ms))
+    }
+
+    fn alert_history(
+        &self,
+        project_id: Option<ProjectId>,
+        issue_id: Option<IssueId>,
+        limit: i64,
+    ) -> StoreResult<Vec<Alert>> {
+        self.read(|c| alerts::history(c, project_id, issue_id, limit))
     }
 }
 

@@ -254,4 +254,51 @@ CREATE TABLE domain_events (
     created_ms INTEGER NOT NULL
 );
 "#,
+    // 7: alerts. Channels and rules per project; the outbox holds every notification, one per
+    // rule, event and channel, with its delivery attempts; `alerts_cursor` in `meta` is the last
+    // domain event turned into notifications, moved in the same transaction as they are written.
+    r#"
+CREATE TABLE alert_channels (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    target TEXT NOT NULL,
+    secret TEXT,
+    created_ms INTEGER NOT NULL
+);
+CREATE INDEX alert_channels_project ON alert_channels (project_id);
+CREATE TABLE alert_rules (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL,
+    trigger TEXT NOT NULL,
+    channels TEXT NOT NULL,
+    cooldown_ms INTEGER NOT NULL DEFAULT 0,
+    created_ms INTEGER NOT NULL
+);
+CREATE INDEX alert_rules_project ON alert_rules (project_id);
+CREATE TABLE alert_outbox (
+    id INTEGER PRIMARY KEY,
+    rule_id INTEGER NOT NULL,
+    channel_id INTEGER NOT NULL,
+    project_id INTEGER NOT NULL,
+    issue_id INTEGER NOT NULL,
+    event_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    data TEXT NOT NULL DEFAULT '{}',
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    last_error TEXT,
+    created_ms INTEGER NOT NULL,
+    sent_ms INTEGER
+);
+CREATE INDEX alert_outbox_due ON alert_outbox (next_attempt_ms) WHERE state = 'pending';
+CREATE INDEX alert_outbox_fired ON alert_outbox (rule_id, issue_id, created_ms);
+CREATE INDEX alert_outbox_issue ON alert_outbox (issue_id, id);
+-- Domain events recorded before alerts existed are history, not news.
+INSERT INTO meta (key, value)
+    SELECT 'alerts_cursor', CAST(coalesce(max(id), 0) AS TEXT) FROM domain_events
+    WHERE true ON CONFLICT (key) DO NOTHING;
+"#,
 ];

@@ -1,0 +1,119 @@
+//! Alerts as people manage them: channels (checked before they are saved), rules, a test
+//! notification, and the history of what was sent.
+
+use super::{Ops, OpsError, OpsResult, Permission};
+use crate::domain::alerts::*;
+use crate::domain::IssueId;
+
+/// Longest channel name, in characters.
+const MAX_NAME: usize = 200;
+
+impl Ops {
+    /// Adds a channel to a project. Its URL must be http(s) and, unless the configuration allows
+    /// it, must not reach a private address.
+    pub fn add_channel(
+        &self,
+        project: &str,
+        kind: ChannelKind,
+        target: &str,
+        name: Option<&str>,
+        secret: Option<&str>,
+    ) -> OpsResult<Channel> {
+        self.allow(Permission::ManageProjects)?;
+        let project = self.find_project(project)?;
+        let target = target.trim();
+        self.outbound
+            .check_target(target)
+            .map_err(OpsError::Invalid)?;
+        let name = name
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .unwrap_or(kind.as_str());
+        if name.chars().count() > MAX_NAME {
+            return Err(OpsError::Invalid(format!(
+                "a channel name has at most {MAX_NAME} characters"
+            )));
+        }
+        Ok(self.store.create_channel(
+            project.id,
+            kind,
+            name,
+            target,
+            secret.filter(|s| !s.is_empty()),
+        )?)
+    }
+
+    /// Channels, of one project (slug or id) or all.
+    pub fn channels(&self, project: Option<&str>) -> OpsResult<Vec<Channel>> {
+        self.allow(Permission::Read)?;
+        let project = project.map(|p| self.find_project(p)).transpose()?;
+        Ok(self.store.channels(project.map(|p| p.id))?)
+    }
+
+    /// Removes a channel; rules stop naming it and its pending notifications are dropped.
+    pub fn remove_channel(&self, id: ChannelId) -> OpsResult<()> {
+        self.allow(Permission::ManageProjects)?;
+        Ok(self.store.delete_channel(id)?)
+    }
+
+    /// Adds a rule to a project: when `trigger` fires, notify `channels` (of the same project),
+    /// at most once per issue per `cooldown_ms`.
+    pub fn add_rule(
+        &self,
+        project: &str,
+        trigger: Trigger,
+        channels: &[ChannelId],
+        cooldown_ms: i64,
+    ) -> OpsResult<Rule> {
+        self.allow(Permission::ManageProjects)?;
+        let project = self.find_project(project)?;
+        if channels.is_empty() {
+            return Err(OpsError::Invalid(
+                "a rule needs at least one channel: add one with `phoebe alerts channel add`"
+                    .into(),
+            ));
+        }
+        if !(0..=super::MAX_PERIOD_MS).contains(&cooldown_ms) {
+            return Err(OpsError::Invalid("a cooldown is at most 90 days".into()));
+        }
+        Ok(self
+            .store
+            .create_rule(project.id, trigger, channels, cooldown_ms)?)
+    }
+
+    /// Rules, of one project (slug or id) or all.
+    pub fn rules(&self, project: Option<&str>) -> OpsResult<Vec<Rule>> {
+        self.allow(Permission::Read)?;
+        let project = project.map(|p| self.find_project(p)).transpose()?;
+        Ok(self.store.rules(project.map(|p| p.id))?)
+    }
+
+    /// Removes a rule.
+    pub fn remove_rule(&self, id: RuleId) -> OpsResult<()> {
+        self.allow(Permission::ManageProjects)?;
+        Ok(self.store.delete_rule(id)?)
+    }
+
+    /// Sends a test notification to a channel now; the error says what the receiver answered.
+    pub fn test_channel(&self, id: ChannelId) -> OpsResult<Channel> {
+        self.allow(Permission::ManageProjects)?;
+        let channel = self.store.channel(id)?;
+        crate::alerts::send_test(&self.outbound, &channel, &self.public_url)
+            .map_err(|e| OpsError::Invalid(format!("the test notification failed: {e}")))?;
+        Ok(channel)
+    }
+
+    /// Notifications newest first, of one project (slug or id) or issue, or all.
+    pub fn alert_history(
+        &self,
+        project: Option<&str>,
+        issue: Option<IssueId>,
+        limit: i64,
+    ) -> OpsResult<Vec<Alert>> {
+        self.allow(Permission::Read)?;
+        let project = project.map(|p| self.find_project(p)).transpose()?;
+        Ok(self
+            .store
+            .alert_history(project.map(|p| p.id), issue, limit.clamp(1, 1000))?)
+    }
+}
