@@ -9,10 +9,10 @@
 pub mod outbound;
 mod webhook;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::domain::alerts::*;
 use crate::store::Store;
@@ -27,8 +27,16 @@ const POLL: Duration = Duration::from_millis(200);
 /// Domain events read per pass.
 const EVENTS_PER_PASS: i64 = 500;
 
-/// Notifications delivered at once (each on its own thread, one per channel).
+/// Channels delivered to at once (each on its own thread).
 const MAX_IN_FLIGHT: usize = 8;
+
+/// Due notifications read per pass; a storm's worth for one channel goes out as one message.
+const MAX_DUE: usize = 1000;
+
+/// After a channel was sent something, what comes due for it within this long waits and goes
+/// out folded into one message: a storm of new issues is a handful of messages, not thousands,
+/// while a quiet channel hears of its first alert at once.
+const FOLD_WINDOW: Duration = Duration::from_secs(5);
 
 /// What the alert threads need to know.
 #[derive(Clone)]
@@ -114,8 +122,9 @@ pub fn evaluate_once(store: &dyn Store) -> anyhow::Result<usize> {
 
 fn deliver_loop(store: Arc<dyn Store>, settings: Settings, stop: &AtomicBool) {
     let busy: Arc<Mutex<HashSet<ChannelId>>> = Arc::default();
+    let last_sent: Arc<Mutex<HashMap<ChannelId, Instant>>> = Arc::default();
     while !stop.load(Ordering::SeqCst) {
-        let due = match store.due_alerts(now_ms(), 100) {
+        let due = match store.due_alerts(now_ms(), MAX_DUE as i64) {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!(error = %e, "reading the alert outbox failed; retrying in 1 s");
@@ -123,20 +132,36 @@ fn deliver_loop(store: Arc<dyn Store>, settings: Settings, stop: &AtomicBool) {
                 continue;
             }
         };
-        for alert in due {
-            let channel = alert.alert.channel_id;
+        for (channel, alerts) in by_channel(due) {
+            let folding = last_sent
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&channel)
+                .is_some_and(|at| at.elapsed() < FOLD_WINDOW);
+            if folding {
+                continue;
+            }
             {
                 let mut busy = busy.lock().unwrap_or_else(|p| p.into_inner());
-                // One attempt per channel at a time: its next alert waits for this one.
+                // One attempt per channel at a time: what comes due meanwhile waits, and goes
+                // out folded into one message with whatever else came due by then.
                 if busy.len() >= MAX_IN_FLIGHT || !busy.insert(channel) {
                     continue;
                 }
             }
-            let (store, settings, done) = (store.clone(), settings.clone(), busy.clone());
+            let (store, settings, done, sent) = (
+                store.clone(),
+                settings.clone(),
+                busy.clone(),
+                last_sent.clone(),
+            );
             let spawned = std::thread::Builder::new()
                 .name("alerts-send".into())
                 .spawn(move || {
-                    attempt(&*store, &settings, &alert);
+                    attempt(&*store, &settings, &alerts);
+                    sent.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(channel, Instant::now());
                     done.lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .remove(&channel);
@@ -152,51 +177,88 @@ fn deliver_loop(store: Arc<dyn Store>, settings: Settings, stop: &AtomicBool) {
     }
 }
 
-/// One delivery attempt, recorded: sent, retried later, or given up.
-fn attempt(store: &dyn Store, settings: &Settings, alert: &Alert) {
-    let result = deliver(store, settings, alert);
-    let attempts = alert.attempts + 1;
-    let next = match &result {
-        Ok(()) => None,
-        Err(_) if attempts >= MAX_ATTEMPTS => None,
-        Err(_) => Some(now_ms() + retry_delay_ms(attempts)),
-    };
-    match &result {
-        Ok(()) => tracing::debug!(alert = %alert.id, "alert delivered"),
-        Err(e) => tracing::warn!(
-            alert = %alert.id,
-            channel = %alert.alert.channel_id,
-            attempts,
-            error = %e,
-            "alert delivery failed{}",
-            if next.is_some() { "; it will be retried" } else { "; giving up" }
-        ),
+/// Due notifications grouped by channel, each group oldest first, channels in the order their
+/// oldest notification came due.
+fn by_channel(due: Vec<Alert>) -> Vec<(ChannelId, Vec<Alert>)> {
+    let mut groups: Vec<(ChannelId, Vec<Alert>)> = Vec::new();
+    for alert in due {
+        match groups
+            .iter_mut()
+            .find(|(c, _)| *c == alert.alert.channel_id)
+        {
+            Some((_, group)) => group.push(alert),
+            None => groups.push((alert.alert.channel_id, vec![alert])),
+        }
     }
-    if let Err(e) = store.record_attempt(
-        alert.id,
-        result.as_ref().map(|_| ()).map_err(String::as_str),
-        next,
-        now_ms(),
-    ) {
-        tracing::error!(alert = %alert.id, error = %e, "could not record a delivery attempt; it will be made again");
+    groups
+}
+
+/// One delivery attempt for a channel's due notifications — one message, a storm digest when
+/// there are several — recorded for each: sent, retried later, or given up.
+fn attempt(store: &dyn Store, settings: &Settings, alerts: &[Alert]) {
+    let result = deliver(store, settings, alerts);
+    let now = now_ms();
+    for alert in alerts {
+        let attempts = alert.attempts + 1;
+        let next = match &result {
+            Ok(()) => None,
+            Err(_) if attempts >= MAX_ATTEMPTS => None,
+            Err(_) => Some(now + retry_delay_ms(attempts)),
+        };
+        if let Err(e) = &result {
+            tracing::warn!(
+                alert = %alert.id,
+                channel = %alert.alert.channel_id,
+                attempts,
+                error = %e,
+                "alert delivery failed{}",
+                if next.is_some() { "; it will be retried" } else { "; giving up" }
+            );
+        }
+        let outcome = result.as_ref().map(|_| ()).map_err(String::as_str);
+        if let Err(e) = store.record_attempt(alert.id, outcome, next, now) {
+            tracing::error!(alert = %alert.id, error = %e, "could not record a delivery attempt; it will be made again");
+        }
+    }
+    if result.is_ok() {
+        tracing::debug!(n = alerts.len(), "alerts delivered");
     }
 }
 
-fn deliver(store: &dyn Store, settings: &Settings, alert: &Alert) -> Result<(), String> {
+fn deliver(store: &dyn Store, settings: &Settings, alerts: &[Alert]) -> Result<(), String> {
+    let first = alerts.first().ok_or("nothing to deliver")?;
     let channel = store
-        .channel(alert.alert.channel_id)
+        .channel(first.alert.channel_id)
         .map_err(|e| format!("the channel is gone: {e}"))?;
-    let issue = store
-        .issue(alert.alert.issue_id)
-        .map_err(|e| format!("the issue is gone: {e}"))?;
     let project = store
-        .project(alert.alert.project_id)
+        .project(first.alert.project_id)
         .map_err(|e| format!("the project is gone: {e}"))?;
-    let rule = store
-        .rules(Some(project.id))
-        .ok()
-        .and_then(|rules| rules.into_iter().find(|r| r.id == alert.alert.rule_id));
-    let body = webhook::body(alert, rule.as_ref(), &issue, &project, &settings.public_url);
+    let rules = store.rules(Some(project.id)).unwrap_or_default();
+    let rule_of = |a: &Alert| rules.iter().find(|r| r.id == a.alert.rule_id);
+    let body = match alerts {
+        [alert] => {
+            let issue = store
+                .issue(alert.alert.issue_id)
+                .map_err(|e| format!("the issue is gone: {e}"))?;
+            webhook::body(
+                alert,
+                rule_of(alert),
+                &issue,
+                &project,
+                &settings.public_url,
+            )
+        }
+        _ => {
+            // An issue deleted since is left out of the digest; its notification counts as sent.
+            let mut items: Vec<(&Alert, crate::domain::Issue)> = alerts
+                .iter()
+                .filter_map(|a| store.issue(a.alert.issue_id).ok().map(|i| (a, i)))
+                .collect();
+            // The worst first: the most events, then the most users.
+            items.sort_by_key(|(_, i)| std::cmp::Reverse((i.times_seen, i.user_count)));
+            webhook::digest_body(&items, &project, &settings.public_url)
+        }
+    };
     send(&settings.outbound, &channel, &body)
 }
 

@@ -63,6 +63,50 @@ pub fn body(
     })
 }
 
+/// Issues a storm digest lists; the rest are counted.
+const LISTED: usize = 20;
+
+/// One message for several notifications of a channel (an error storm): how many of each kind,
+/// and the worst issues first (`items` comes sorted).
+pub fn digest_body(items: &[(&Alert, Issue)], project: &Project, public_url: &str) -> Value {
+    let mut kinds: Vec<(&'static str, usize)> = Vec::new();
+    for (a, _) in items {
+        let noun = match &a.alert.what {
+            IssueEvent::Created => "new issues",
+            IssueEvent::Regressed { .. } => "regressions",
+            IssueEvent::Unignored => "ignored issues back",
+            IssueEvent::PassedCount(_) => "issues passing a count",
+        };
+        match kinds.iter_mut().find(|(k, _)| *k == noun) {
+            Some((_, n)) => *n += 1,
+            None => kinds.push((noun, 1)),
+        }
+    }
+    let summary: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    let listed: Vec<Value> = items
+        .iter()
+        .take(LISTED)
+        .map(|(a, issue)| {
+            json!({
+                "id": a.id.to_string(),
+                "action": action(&a.alert.what),
+                "issue": shapes::issue(issue, project, public_url, None),
+            })
+        })
+        .collect();
+    json!({
+        // The same notifications folded again (a retry) keep the same id.
+        "id": format!("digest-{}", items.iter().map(|(a, _)| a.id.0).min().unwrap_or(0)),
+        "action": "digest",
+        "headline": format!("{} in {}", summary.join(", "), project.name),
+        "project": shapes::project(project),
+        "count": items.len(),
+        "alerts": listed,
+        "more": items.len().saturating_sub(LISTED),
+        "test": false,
+    })
+}
+
 /// The body of a test notification: the same shape, marked as a test, with no issue.
 pub fn test_body(channel: &Channel, public_url: &str) -> Value {
     json!({
