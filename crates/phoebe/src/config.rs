@@ -43,6 +43,42 @@ pub struct RawConfig {
     pub retention: RetentionConfig,
     /// Notifications.
     pub alerts: AlertsConfig,
+    /// The mail server email alerts go through.
+    pub smtp: SmtpConfig,
+}
+
+/// `[smtp]`: where email alerts are sent from. Unset, email channels cannot be added.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// `smtp://user:pass@host:587?tls=required` (STARTTLS), `smtps://user:pass@host:465`
+    /// (implicit TLS) or `smtp://host:25` (plain); also `PHOEBE_SMTP_URL`.
+    pub url: String,
+    /// The sender, e.g. `Phoebe <errors@example.com>`.
+    pub from: String,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            url: String::new(),
+            from: "Phoebe <phoebe@localhost>".into(),
+        }
+    }
+}
+
+/// A URL with its password replaced, for logs and `phoebe config show`.
+pub fn mask_password(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((userinfo, host)) if userinfo.contains(':') => {
+                let user = userinfo.split(':').next().unwrap_or("");
+                format!("{scheme}://{user}:***@{host}")
+            }
+            _ => url.to_string(),
+        },
+        None => url.to_string(),
+    }
 }
 
 /// `[alerts]`: how notifications reach their channels.
@@ -224,6 +260,7 @@ impl Default for RawConfig {
             quotas: QuotaConfig::default(),
             retention: RetentionConfig::default(),
             alerts: AlertsConfig::default(),
+            smtp: SmtpConfig::default(),
         }
     }
 }
@@ -277,6 +314,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// Alerts.
     pub alerts: AlertsConfig,
+    /// SMTP for email alerts.
+    pub smtp: SmtpConfig,
 }
 
 /// Top-level environment variables that are not `SECTION__KEY` overrides.
@@ -291,6 +330,7 @@ const PLAIN_VARS: &[&str] = &[
     "PHOEBE_ADMIN_PASSWORD",
     "PHOEBE_TEST_DATABASE_URL",
     "PHOEBE_CHANNEL_SECRET",
+    "PHOEBE_SMTP_URL",
 ];
 
 /// Where the settings come from, besides the defaults.
@@ -385,6 +425,9 @@ impl Config {
         if let Some(u) = sources.env.get("PHOEBE_PUBLIC_URL") {
             raw.public_url = u.clone();
         }
+        if let Some(u) = sources.env.get("PHOEBE_SMTP_URL") {
+            raw.smtp.url = u.clone();
+        }
         if let Some(d) = &sources.data_dir {
             raw.data_dir = d.clone();
         }
@@ -437,6 +480,7 @@ impl Config {
             quotas: raw.quotas,
             retention: raw.retention,
             alerts: raw.alerts,
+            smtp: raw.smtp,
         })
     }
 
@@ -454,6 +498,10 @@ impl Config {
             quotas: self.quotas.clone(),
             retention: self.retention.clone(),
             alerts: self.alerts.clone(),
+            smtp: SmtpConfig {
+                url: mask_password(&self.smtp.url),
+                ..self.smtp.clone()
+            },
         };
         toml::to_string_pretty(&raw).unwrap_or_default()
     }
@@ -491,6 +539,27 @@ fn env_value(value: &str) -> toml::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn smtp_passwords_never_show() {
+        assert_eq!(
+            mask_password("smtps://mail:hunter2@smtp.example.com:465"),
+            "smtps://mail:***@smtp.example.com:465"
+        );
+        assert_eq!(mask_password("smtp://127.0.0.1:25"), "smtp://127.0.0.1:25");
+        let sources = Sources {
+            env: [(
+                "PHOEBE_SMTP_URL".to_string(),
+                "smtp://u:secret@h:587?tls=required".to_string(),
+            )]
+            .into(),
+            ..Sources::default()
+        };
+        let (config, warnings) = Config::load(&sources).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(config.smtp.url, "smtp://u:secret@h:587?tls=required");
+        assert!(!config.to_toml().contains("secret"));
+    }
 
     fn load(env: &[(&str, &str)], file: Option<&str>) -> anyhow::Result<(Config, Vec<String>)> {
         let dir = tempfile::tempdir().unwrap();

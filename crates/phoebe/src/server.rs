@@ -70,11 +70,12 @@ pub async fn run(
             bounds: config.retention.event_bounds(),
         },
     )?;
+    let outbound = crate::alerts::Outbound::from_config(&config).map_err(anyhow::Error::msg)?;
     let alerts = crate::alerts::Alerts::start(
         store.clone(),
         crate::alerts::Settings {
             public_url: config.public_url.clone(),
-            outbound: crate::alerts::Outbound::from_config(&config.alerts),
+            outbound: outbound.clone(),
         },
     )
     .context("starting the alert threads")?;
@@ -110,7 +111,7 @@ pub async fn run(
     };
     let ops = Ops::new(store.clone(), &config.public_url)
         .with_policy(crate::ops::limits::Policy::of(&config))
-        .with_outbound(crate::alerts::Outbound::from_config(&config.alerts));
+        .with_outbound(outbound);
     // Live-update streams end when shutdown begins; otherwise an open dashboard tab would keep
     // the graceful shutdown waiting forever.
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);

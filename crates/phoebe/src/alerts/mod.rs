@@ -6,6 +6,8 @@
 //! Architecture invariant: neither thread runs on the ingest or digest path; a channel can only
 //! delay its own notifications.
 
+mod chat;
+pub mod email;
 pub mod outbound;
 mod webhook;
 
@@ -233,44 +235,65 @@ fn deliver(store: &dyn Store, settings: &Settings, alerts: &[Alert]) -> Result<(
     let project = store
         .project(first.alert.project_id)
         .map_err(|e| format!("the project is gone: {e}"))?;
-    let rules = store.rules(Some(project.id)).unwrap_or_default();
-    let rule_of = |a: &Alert| rules.iter().find(|r| r.id == a.alert.rule_id);
-    let body = match alerts {
-        [alert] => {
-            let issue = store
-                .issue(alert.alert.issue_id)
-                .map_err(|e| format!("the issue is gone: {e}"))?;
-            webhook::body(
-                alert,
-                rule_of(alert),
-                &issue,
-                &project,
-                &settings.public_url,
-            )
-        }
-        _ => {
-            // An issue deleted since is left out of the digest; its notification counts as sent.
-            let mut items: Vec<(&Alert, crate::domain::Issue)> = alerts
-                .iter()
-                .filter_map(|a| store.issue(a.alert.issue_id).ok().map(|i| (a, i)))
-                .collect();
-            // The worst first: the most events, then the most users.
-            items.sort_by_key(|(_, i)| std::cmp::Reverse((i.times_seen, i.user_count)));
-            webhook::digest_body(&items, &project, &settings.public_url)
-        }
-    };
-    send(&settings.outbound, &channel, &body)
-}
-
-/// Sends a body to a channel in its format.
-fn send(outbound: &Outbound, channel: &Channel, body: &serde_json::Value) -> Result<(), String> {
+    let (out, url) = (&settings.outbound, settings.public_url.as_str());
+    if let [alert] = alerts {
+        let issue = store
+            .issue(alert.alert.issue_id)
+            .map_err(|e| format!("the issue is gone: {e}"))?;
+        return match channel.kind {
+            ChannelKind::Webhook => {
+                let rules = store.rules(Some(project.id)).unwrap_or_default();
+                let rule = rules.iter().find(|r| r.id == alert.alert.rule_id);
+                let body = webhook::body(alert, rule, &issue, &project, url);
+                webhook::post(out, &channel, &body)
+            }
+            ChannelKind::Slack
+            | ChannelKind::Discord
+            | ChannelKind::GoogleChat
+            | ChannelKind::Teams
+            | ChannelKind::Ntfy => chat::post(
+                out,
+                &channel,
+                &chat::Notice::one(alert, &issue, &project, url),
+            ),
+            ChannelKind::Email => {
+                let frames = match store.issue_event_edge(issue.id, true) {
+                    Ok(Some(event)) => email::top_frames(&event.payload, 5),
+                    _ => Vec::new(),
+                };
+                let mail = email::one(alert, &issue, &project, &frames, url);
+                email::send(out.smtp(), &channel, mail)
+            }
+        };
+    }
+    // An issue deleted since is left out of the digest; its notification counts as sent.
+    let mut items: Vec<(&Alert, crate::domain::Issue)> = alerts
+        .iter()
+        .filter_map(|a| store.issue(a.alert.issue_id).ok().map(|i| (a, i)))
+        .collect();
+    // The worst first: the most events, then the most users.
+    items.sort_by_key(|(_, i)| std::cmp::Reverse((i.times_seen, i.user_count)));
     match channel.kind {
-        ChannelKind::Webhook => webhook::post(outbound, channel, body),
+        ChannelKind::Webhook => {
+            webhook::post(out, &channel, &webhook::digest_body(&items, &project, url))
+        }
+        ChannelKind::Email => {
+            email::send(out.smtp(), &channel, email::digest(&items, &project, url))
+        }
+        _ => chat::post(out, &channel, &chat::Notice::digest(&items, &project, url)),
     }
 }
 
 /// Sends a test notification to a channel now, outside the outbox: what `phoebe alerts test`
 /// and the API's test action do.
 pub fn send_test(outbound: &Outbound, channel: &Channel, public_url: &str) -> Result<(), String> {
-    send(outbound, channel, &webhook::test_body(channel, public_url))
+    match channel.kind {
+        ChannelKind::Webhook => {
+            webhook::post(outbound, channel, &webhook::test_body(channel, public_url))
+        }
+        ChannelKind::Email => {
+            email::send(outbound.smtp(), channel, email::test(channel, public_url))
+        }
+        _ => chat::post(outbound, channel, &chat::Notice::test(channel, public_url)),
+    }
 }

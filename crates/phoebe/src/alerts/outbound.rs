@@ -63,11 +63,12 @@ impl ureq::Resolver for GuardedResolver {
     }
 }
 
-/// An HTTP client for channels.
+/// How notifications leave: an HTTP client for channels, and the mail server if there is one.
 #[derive(Clone)]
 pub struct Outbound {
     agent: ureq::Agent,
     allow_private: bool,
+    smtp: Option<super::email::Smtp>,
 }
 
 impl Outbound {
@@ -83,15 +84,26 @@ impl Outbound {
         Outbound {
             agent,
             allow_private,
+            smtp: None,
         }
     }
 
-    /// The client `[alerts]` describes.
-    pub fn from_config(config: &crate::config::AlertsConfig) -> Outbound {
-        Outbound::new(
-            Duration::from_secs(config.timeout_secs),
-            config.allow_private_targets,
-        )
+    /// The same, sending email through `smtp`.
+    pub fn with_smtp(mut self, smtp: Option<super::email::Smtp>) -> Outbound {
+        self.smtp = smtp;
+        self
+    }
+
+    /// The mail server, if one is configured.
+    pub fn smtp(&self) -> Option<&super::email::Smtp> {
+        self.smtp.as_ref()
+    }
+
+    /// What `[alerts]` and `[smtp]` describe; the error names a bad `[smtp]` setting.
+    pub fn from_config(config: &crate::config::Config) -> Result<Outbound, String> {
+        let timeout = Duration::from_secs(config.alerts.timeout_secs);
+        let smtp = super::email::Smtp::from_config(&config.smtp, timeout)?;
+        Ok(Outbound::new(timeout, config.alerts.allow_private_targets).with_smtp(smtp))
     }
 
     /// Checks a URL people give for a channel: http or https, a host, and (unless allowed) no
@@ -119,15 +131,26 @@ impl Outbound {
         .resolve_checked(&netloc)
     }
 
-    /// POSTs a JSON body with extra headers; any status but 2xx is an error that says what came
-    /// back (redirects included: they are never followed).
+    /// POSTs a JSON body with extra headers (see [`Outbound::post`]).
     pub fn post_json(
         &self,
         url: &str,
         body: &[u8],
         headers: &[(&str, String)],
     ) -> Result<(), String> {
-        let mut request = self.agent.post(url).set("Content-Type", "application/json");
+        self.post(url, "application/json", body, headers)
+    }
+
+    /// POSTs a body with extra headers; any status but 2xx is an error that says what came back
+    /// (redirects included: they are never followed).
+    pub fn post(
+        &self,
+        url: &str,
+        content_type: &str,
+        body: &[u8],
+        headers: &[(&str, String)],
+    ) -> Result<(), String> {
+        let mut request = self.agent.post(url).set("Content-Type", content_type);
         for (name, value) in headers {
             request = request.set(name, value);
         }

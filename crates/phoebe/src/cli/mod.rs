@@ -248,7 +248,7 @@ fn open_ops(config: &Config) -> anyhow::Result<Ops> {
     };
     Ok(ops
         .with_policy(crate::ops::limits::Policy::of(config))
-        .with_outbound(crate::alerts::Outbound::from_config(&config.alerts))
+        .with_outbound(crate::alerts::Outbound::from_config(config).map_err(anyhow::Error::msg)?)
         .acting_as(Caller::Cli { as_user: None }))
 }
 

@@ -43,6 +43,18 @@ display_id!(ChannelId, RuleId, AlertId);
 pub enum ChannelKind {
     /// An HTTP POST of a JSON body, signed when the channel has a secret.
     Webhook,
+    /// A message through the configured SMTP server to one or more addresses.
+    Email,
+    /// A Slack incoming webhook.
+    Slack,
+    /// A Discord channel webhook.
+    Discord,
+    /// A Google Chat space webhook.
+    GoogleChat,
+    /// A Microsoft Teams workflow ("Post to a channel when a webhook request is received").
+    Teams,
+    /// An ntfy topic URL (ntfy.sh or your own server).
+    Ntfy,
 }
 
 impl ChannelKind {
@@ -50,6 +62,12 @@ impl ChannelKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ChannelKind::Webhook => "webhook",
+            ChannelKind::Email => "email",
+            ChannelKind::Slack => "slack",
+            ChannelKind::Discord => "discord",
+            ChannelKind::GoogleChat => "google-chat",
+            ChannelKind::Teams => "teams",
+            ChannelKind::Ntfy => "ntfy",
         }
     }
 
@@ -57,7 +75,15 @@ impl ChannelKind {
     pub fn parse(s: &str) -> Result<ChannelKind, String> {
         match s {
             "webhook" => Ok(ChannelKind::Webhook),
-            other => Err(format!("unknown channel kind {other:?}: use webhook")),
+            "email" => Ok(ChannelKind::Email),
+            "slack" => Ok(ChannelKind::Slack),
+            "discord" => Ok(ChannelKind::Discord),
+            "google-chat" => Ok(ChannelKind::GoogleChat),
+            "teams" => Ok(ChannelKind::Teams),
+            "ntfy" => Ok(ChannelKind::Ntfy),
+            other => Err(format!(
+                "unknown channel kind {other:?}: use webhook, email, slack, discord, google-chat, teams or ntfy"
+            )),
         }
     }
 }
@@ -73,7 +99,7 @@ pub struct Channel {
     pub kind: ChannelKind,
     /// What people call it.
     pub name: String,
-    /// The URL (webhook).
+    /// The URL (webhook, chat services), or the addresses, comma-separated (email).
     pub target: String,
     /// Signs webhook bodies when set; never shown once stored.
     pub secret: Option<String>,
@@ -362,6 +388,17 @@ mod tests {
             .unwrap_err()
             .contains("new-issue"));
         assert_eq!(ChannelKind::parse("webhook"), Ok(ChannelKind::Webhook));
+        for kind in [
+            "webhook",
+            "email",
+            "slack",
+            "discord",
+            "google-chat",
+            "teams",
+            "ntfy",
+        ] {
+            assert_eq!(ChannelKind::parse(kind).map(ChannelKind::as_str), Ok(kind));
+        }
         for s in [AlertState::Pending, AlertState::Sent, AlertState::Failed] {
             assert_eq!(AlertState::parse(s.as_str()), Some(s));
         }

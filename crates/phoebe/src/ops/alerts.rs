@@ -22,9 +22,25 @@ impl Ops {
         self.allow(Permission::ManageProjects)?;
         let project = self.find_project(project)?;
         let target = target.trim();
-        self.outbound
-            .check_target(target)
-            .map_err(OpsError::Invalid)?;
+        match kind {
+            ChannelKind::Webhook
+            | ChannelKind::Slack
+            | ChannelKind::Discord
+            | ChannelKind::GoogleChat
+            | ChannelKind::Teams
+            | ChannelKind::Ntfy => self
+                .outbound
+                .check_target(target)
+                .map_err(OpsError::Invalid)?,
+            ChannelKind::Email => {
+                crate::alerts::email::parse_recipients(target).map_err(OpsError::Invalid)?;
+                if self.outbound.smtp().is_none() {
+                    return Err(OpsError::Invalid(
+                        "email channels need a mail server: set [smtp] url (or PHOEBE_SMTP_URL) and from".into(),
+                    ));
+                }
+            }
+        }
         let name = name
             .map(str::trim)
             .filter(|n| !n.is_empty())

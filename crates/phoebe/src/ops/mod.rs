@@ -207,7 +207,7 @@ impl Ops {
         Ops {
             store,
             caller: Caller::System,
-            outbound: crate::alerts::Outbound::from_config(&crate::config::AlertsConfig::default()),
+            outbound: crate::alerts::Outbound::new(std::time::Duration::from_secs(10), false),
             public_url: public_url.trim_end_matches('/').to_string(),
             policy: Arc::default(),
             issue_changes: Arc::default(),

@@ -437,3 +437,282 @@ fn an_error_storm_of_new_issues_is_a_handful_of_messages() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// aiosmtpd, a real SMTP server, installed by `scripts/setup-test-tools` (skipped locally
+/// without it; under CI its absence fails the test).
+fn smtp_tools() -> Option<std::path::PathBuf> {
+    let dir = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../.tools/smtp"));
+    if dir.join("aiosmtpd").is_dir() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "CI needs aiosmtpd: run scripts/setup-test-tools"
+    );
+    eprintln!("skipping: aiosmtpd not installed (run scripts/setup-test-tools)");
+    None
+}
+
+/// An SMTP server on a loopback port that keeps every message in a maildir.
+struct MailServer {
+    child: std::process::Child,
+    maildir: std::path::PathBuf,
+    port: u16,
+}
+
+impl Drop for MailServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl MailServer {
+    fn start(tools: &std::path::Path, dir: &std::path::Path) -> MailServer {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let maildir = dir.join("maildir");
+        let child = std::process::Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .env("PYTHONPATH", tools)
+            .spawn()
+            .unwrap();
+        let until = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < until, "aiosmtpd did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        MailServer {
+            child,
+            maildir,
+            port,
+        }
+    }
+
+    /// The messages received so far, parsed by Python's `email` package: subject, from, to,
+    /// and each part's type with its decoded text.
+    fn messages(&self) -> Vec<serde_json::Value> {
+        let mut files: Vec<_> = std::fs::read_dir(self.maildir.join("new"))
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+            .iter()
+            .map(|f| {
+                let out = std::process::Command::new("python3")
+                    .args(["-c", PARSE_MAIL])
+                    .arg(f)
+                    .output()
+                    .unwrap();
+                serde_json::from_slice(&out.stdout).unwrap()
+            })
+            .collect()
+    }
+
+    fn wait_for(&self, n: usize) -> Vec<serde_json::Value> {
+        let until = Instant::now() + Duration::from_secs(20);
+        loop {
+            let got = self.messages();
+            if got.len() >= n || Instant::now() > until {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+const PARSE_MAIL: &str = r#"
+import email, email.policy, json, sys
+m = email.message_from_binary_file(open(sys.argv[1], "rb"), policy=email.policy.default)
+parts = [{"type": p.get_content_type(), "text": p.get_content()} for p in m.walk() if not p.is_multipart()]
+print(json.dumps({"subject": m["subject"], "from": m["from"], "to": m["to"], "type": m.get_content_type(), "parts": parts}))
+"#;
+
+#[test]
+fn a_regression_reaches_an_email_channel_through_a_real_smtp_server() {
+    let Some(tools) = smtp_tools() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let mail = MailServer::start(&tools, tmp.path());
+    let dir = tmp.path().join("data");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("phoebe.toml"),
+        format!(
+            "[smtp]\nurl = \"smtp://127.0.0.1:{}\"\nfrom = \"Phoebe <errors@example.com>\"\n",
+            mail.port
+        ),
+    )
+    .unwrap();
+    let server = Server::start_in(&dir, &[]);
+    let channel = cli_ok(
+        &server,
+        &[
+            "alerts",
+            "channel",
+            "add",
+            "default",
+            "email",
+            "dev@example.com, ops@example.com",
+        ],
+    );
+    let channel = channel.trim();
+    cli_ok(
+        &server,
+        &[
+            "alerts",
+            "rule",
+            "add",
+            "default",
+            "--on",
+            "regression",
+            "--channel",
+            channel,
+        ],
+    );
+    post_envelope(&server, &envelope(&error_event("KeyError", "'basket'")));
+    server.wait_digested(1);
+    cli_ok(&server, &["issues", "resolve", "1"]);
+    post_envelope(&server, &envelope(&error_event("KeyError", "'basket'")));
+
+    let got = mail.wait_for(1);
+    assert_eq!(got.len(), 1, "one email for the regression");
+    let m = &got[0];
+    let subject = m["subject"].as_str().unwrap();
+    assert!(
+        subject.contains("Regression in app@1.0.0") && subject.contains("KeyError: 'basket'"),
+        "{subject}"
+    );
+    assert_eq!(m["from"], "Phoebe <errors@example.com>");
+    assert_eq!(m["to"], "dev@example.com, ops@example.com");
+    assert_eq!(m["type"], "multipart/alternative");
+    let part = |t: &str| {
+        m["parts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["type"] == t)
+            .unwrap_or_else(|| panic!("no {t} part: {m}"))["text"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (text, html) = (part("text/plain"), part("text/html"));
+    let link = format!("{}/issues/1/", server.url);
+    for needed in [
+        "KeyError: 'basket'",
+        "app.pay in charge, line 20",
+        "Events: 2",
+        &link,
+    ] {
+        assert!(text.contains(needed), "{needed:?} missing from:\n{text}");
+    }
+    for needed in [
+        format!("href=\"{link}\""),
+        "KeyError: 'basket'".to_string(),
+        "<pre>app.pay in charge, line 20".to_string(),
+    ] {
+        assert!(html.contains(&needed), "{needed:?} missing from:\n{html}");
+    }
+
+    // A test message goes out at once.
+    cli_ok(&server, &["alerts", "test", channel]);
+    let got = mail.wait_for(2);
+    assert_eq!(got.len(), 2);
+    // Maildir file names do not sort by arrival within a second: look for it.
+    assert!(
+        got.iter()
+            .any(|m| m["subject"] == "[Phoebe] Test notification"),
+        "{got:?}"
+    );
+
+    // Without a mail server, email channels are refused with the setting to change.
+    let bare = Server::start();
+    let (code, _, err) = phoebe(
+        &bare.data_dir,
+        &[
+            "alerts",
+            "channel",
+            "add",
+            "default",
+            "email",
+            "dev@example.com",
+        ],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("[smtp] url"), "{err}");
+}
+
+#[test]
+fn chat_services_get_their_own_formats() {
+    let (_tmp, server) = server_allowing_loopback_channels();
+    let receiver = Receiver::start(vec![]);
+    let base = receiver.url.trim_end_matches("/hook").to_string();
+    let kinds = ["slack", "discord", "google-chat", "teams", "ntfy"];
+    let channels: Vec<String> = kinds
+        .iter()
+        .map(|kind| {
+            let url = format!("{base}/{kind}");
+            cli_ok(
+                &server,
+                &["alerts", "channel", "add", "default", kind, &url],
+            )
+            .trim()
+            .to_string()
+        })
+        .collect();
+    let mut args = vec!["alerts", "rule", "add", "default", "--on", "new-issue"];
+    for c in &channels {
+        args.extend(["--channel", c.as_str()]);
+    }
+    cli_ok(&server, &args);
+    post_envelope(&server, &envelope(&error_event("KeyError", "'basket'")));
+    let got = receiver.wait_for(5, Duration::from_secs(15));
+    assert_eq!(got.len(), 5, "one message per channel");
+    let at = |path: &str| {
+        got.iter()
+            .find(|r| r.path == path)
+            .unwrap_or_else(|| panic!("nothing at {path}"))
+    };
+    let json = |path: &str| serde_json::from_slice::<serde_json::Value>(&at(path).body).unwrap();
+    let link = format!("{}/issues/1/", server.url);
+
+    let slack = json("/slack");
+    let text = slack["text"].as_str().unwrap();
+    assert!(text.starts_with("*New issue in Default*"), "{text}");
+    assert!(
+        text.contains(&format!("<{link}|KeyError: 'basket'>")),
+        "{text}"
+    );
+    assert_eq!(json("/google-chat")["text"], slack["text"]);
+
+    let discord = json("/discord");
+    assert_eq!(discord["content"], "New issue in Default");
+    assert_eq!(discord["embeds"][0]["title"], "KeyError: 'basket'");
+    assert_eq!(discord["embeds"][0]["url"], link.as_str());
+
+    let teams = json("/teams");
+    assert_eq!(teams["type"], "message");
+    let card = &teams["attachments"][0];
+    assert_eq!(
+        card["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
+    assert_eq!(card["content"]["actions"][0]["url"], link.as_str());
+
+    let ntfy = at("/ntfy");
+    assert_eq!(header(&ntfy.headers, "title"), Some("New issue in Default"));
+    assert_eq!(header(&ntfy.headers, "click"), Some(link.as_str()));
+    assert!(header(&ntfy.headers, "content-type")
+        .unwrap()
+        .starts_with("text/plain"));
+    let body = String::from_utf8(ntfy.body.clone()).unwrap();
+    assert!(
+        body.starts_with(&format!("KeyError: 'basket' {link}")),
+        "{body}"
+    );
+}
