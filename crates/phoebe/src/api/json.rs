@@ -335,6 +335,38 @@ pub fn event(e: &StoredEvent, issue: Option<&Issue>, grouping: Option<Value>) ->
     })
 }
 
+/// An alert channel; its secret is never shown, only whether it has one.
+pub fn alert_channel(c: &crate::domain::alerts::Channel) -> Value {
+    json!({
+        "id": c.id.to_string(), "project": c.project_id.to_string(), "kind": c.kind.as_str(),
+        "name": c.name, "target": c.target, "signed": c.secret.is_some(),
+        "dateCreated": iso(c.created_ms),
+    })
+}
+
+/// An alert rule. `frequency` is Sentry's name for the minutes a rule stays quiet per issue.
+pub fn alert_rule(r: &crate::domain::alerts::Rule) -> Value {
+    json!({
+        "id": r.id.to_string(), "project": r.project_id.to_string(), "trigger": r.trigger.as_str(),
+        "channels": r.channels.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+        "frequency": r.cooldown_ms / 60_000, "cooldownSeconds": r.cooldown_ms / 1000,
+        "dateCreated": iso(r.created_ms),
+    })
+}
+
+/// One notification with its delivery state.
+pub fn alert(a: &crate::domain::alerts::Alert) -> Value {
+    use crate::domain::alerts::AlertState;
+    json!({
+        "id": a.id.to_string(), "rule": a.alert.rule_id.to_string(),
+        "channel": a.alert.channel_id.to_string(), "project": a.alert.project_id.to_string(),
+        "issue": a.alert.issue_id.to_string(), "event": a.alert.what.kind(),
+        "state": a.state.as_str(), "attempts": a.attempts, "lastError": a.last_error,
+        "dateCreated": iso(a.created_ms), "dateSent": a.sent_ms.map(iso),
+        "nextAttempt": (a.state == AlertState::Pending).then(|| iso(a.next_attempt_ms)),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

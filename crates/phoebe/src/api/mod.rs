@@ -2,6 +2,7 @@
 //! tools (sentry-cli, scripts) work. Bearer tokens (`phoebe token create`); cursor pagination
 //! with `Link` headers. Every handler is a thin translation to an [`crate::ops`] call.
 
+mod alerts;
 mod error;
 pub mod json;
 mod limits;
@@ -143,7 +144,7 @@ impl FromRequestParts<Arc<ApiState>> for Authed {
 
 /// The API router: every route under `/api/0/`, with and without the trailing slash.
 pub fn router(state: Arc<ApiState>) -> Router {
-    let routes: [(&str, axum::routing::MethodRouter<Arc<ApiState>>); 19] = [
+    let routes: [(&str, axum::routing::MethodRouter<Arc<ApiState>>); 26] = [
         ("/", get(index)),
         ("/organizations/", get(list_orgs)),
         ("/organizations/{org}/", get(get_org)),
@@ -161,6 +162,30 @@ pub fn router(state: Arc<ApiState>) -> Router {
             get(limits::get_limits).put(limits::put_limits),
         ),
         ("/projects/{org}/{project}/usage/", get(limits::get_usage)),
+        (
+            "/projects/{org}/{project}/rules/",
+            get(alerts::list_rules).post(alerts::add_rule),
+        ),
+        (
+            "/projects/{org}/{project}/rules/{id}/",
+            axum::routing::delete(alerts::remove_rule),
+        ),
+        (
+            "/projects/{org}/{project}/alert-channels/",
+            get(alerts::list_channels).post(alerts::add_channel),
+        ),
+        (
+            "/projects/{org}/{project}/alert-channels/{id}/",
+            axum::routing::delete(alerts::remove_channel),
+        ),
+        (
+            "/projects/{org}/{project}/alert-channels/{id}/test/",
+            axum::routing::post(alerts::test_channel),
+        ),
+        (
+            "/projects/{org}/{project}/alerts/",
+            get(alerts::project_history),
+        ),
         (
             "/projects/{org}/{project}/issues/",
             get(project_issues)
@@ -180,6 +205,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         ("/issues/{id}/events/", get(issue_events)),
         ("/issues/{id}/events/{which}/", get(issue_event_edge)),
         ("/issues/{id}/tags/", get(issue_tags)),
+        ("/issues/{id}/alerts/", get(alerts::issue_history)),
     ];
     let mut router = Router::new();
     for (path, route) in routes {

@@ -1,10 +1,9 @@
 //! `phoebe alerts …`: channels, rules, a test notification, and the history of what was sent.
 
 use clap::Subcommand;
-use serde_json::json;
 
-use crate::api::json::iso;
-use crate::domain::alerts::{Alert, Channel, ChannelId, ChannelKind, Rule, RuleId, Trigger};
+use crate::api::json::{self as shapes, iso};
+use crate::domain::alerts::{ChannelId, ChannelKind, RuleId, Trigger};
 use crate::domain::IssueId;
 use crate::ops::{parse_period_ms, Ops};
 
@@ -111,33 +110,6 @@ pub enum RuleCommand {
     },
 }
 
-fn channel_json(c: &Channel) -> serde_json::Value {
-    json!({
-        "id": c.id.to_string(), "project": c.project_id.to_string(), "kind": c.kind.as_str(),
-        "name": c.name, "target": c.target, "signed": c.secret.is_some(),
-        "dateCreated": iso(c.created_ms),
-    })
-}
-
-fn rule_json(r: &Rule) -> serde_json::Value {
-    json!({
-        "id": r.id.to_string(), "project": r.project_id.to_string(), "trigger": r.trigger.as_str(),
-        "channels": r.channels.iter().map(ChannelId::to_string).collect::<Vec<_>>(),
-        "cooldownSeconds": r.cooldown_ms / 1000, "dateCreated": iso(r.created_ms),
-    })
-}
-
-fn alert_json(a: &Alert) -> serde_json::Value {
-    json!({
-        "id": a.id.to_string(), "rule": a.alert.rule_id.to_string(),
-        "channel": a.alert.channel_id.to_string(), "project": a.alert.project_id.to_string(),
-        "issue": a.alert.issue_id.to_string(), "event": a.alert.what.kind(),
-        "state": a.state.as_str(), "attempts": a.attempts, "lastError": a.last_error,
-        "dateCreated": iso(a.created_ms), "dateSent": a.sent_ms.map(iso),
-        "nextAttempt": (a.state == crate::domain::alerts::AlertState::Pending).then(|| iso(a.next_attempt_ms)),
-    })
-}
-
 fn print_json(v: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
@@ -167,7 +139,7 @@ pub fn run(ops: &Ops, command: &AlertsCommand) -> anyhow::Result<()> {
             ChannelCommand::List { project, json } => {
                 let channels = ops.channels(project.as_deref())?;
                 if *json {
-                    print_json(&channels.iter().map(channel_json).collect());
+                    print_json(&channels.iter().map(shapes::alert_channel).collect());
                 } else {
                     println!(
                         "{:<5} {:<8} {:<8} {:<20} TARGET",
@@ -218,7 +190,7 @@ pub fn run(ops: &Ops, command: &AlertsCommand) -> anyhow::Result<()> {
                 RuleCommand::List { project, json } => {
                     let rules = ops.rules(project.as_deref())?;
                     if *json {
-                        print_json(&rules.iter().map(rule_json).collect());
+                        print_json(&rules.iter().map(shapes::alert_rule).collect());
                     } else {
                         println!(
                             "{:<5} {:<8} {:<12} {:<10} CHANNELS",
@@ -259,7 +231,7 @@ pub fn run(ops: &Ops, command: &AlertsCommand) -> anyhow::Result<()> {
         } => {
             let alerts = ops.alert_history(project.as_deref(), *issue, *limit)?;
             if *json {
-                print_json(&alerts.iter().map(alert_json).collect());
+                print_json(&alerts.iter().map(shapes::alert).collect());
             } else {
                 println!(
                     "{:<6} {:<24} {:<6} {:<7} {:<16} {:<8} {:<8} ERROR",

@@ -716,3 +716,88 @@ fn chat_services_get_their_own_formats() {
         "{body}"
     );
 }
+
+#[test]
+fn the_api_manages_rules_and_channels_and_shows_what_was_sent() {
+    let (_tmp, server) = server_allowing_loopback_channels();
+    let receiver = Receiver::start(vec![]);
+    let token = server.token();
+    let auth = format!("Bearer {token}");
+    let base = format!("{}/api/0/projects/phoebe/default", server.url);
+    let post = |path: &str, body: serde_json::Value| {
+        json_of(
+            ureq::post(&format!("{base}{path}"))
+                .set("Authorization", &auth)
+                .set("Content-Type", "application/json")
+                .send_string(&body.to_string()),
+        )
+    };
+    let delete = |path: &str| {
+        json_of(
+            ureq::delete(&format!("{base}{path}"))
+                .set("Authorization", &auth)
+                .call(),
+        )
+        .0
+    };
+
+    let (status, channel) = post(
+        "/alert-channels/",
+        serde_json::json!({"kind": "webhook", "target": receiver.url, "name": "ops", "secret": "k"}),
+    );
+    assert_eq!(status, 201, "{channel}");
+    assert_eq!(
+        (channel["kind"].as_str(), channel["signed"].as_bool()),
+        (Some("webhook"), Some(true))
+    );
+    assert!(channel.get("secret").is_none(), "secrets are never shown");
+    let channel_id = channel["id"].as_str().unwrap().to_string();
+    let (status, bad) = post(
+        "/rules/",
+        serde_json::json!({"trigger": "sometimes", "channels": [channel_id]}),
+    );
+    assert_eq!(status, 400);
+    assert!(
+        bad["detail"].as_str().unwrap().contains("new-issue"),
+        "{bad}"
+    );
+    let (status, rule) = post(
+        "/rules/",
+        serde_json::json!({"trigger": "new-issue", "channels": [channel_id], "frequency": 30}),
+    );
+    assert_eq!(status, 201, "{rule}");
+    assert_eq!(
+        (rule["frequency"].as_i64(), rule["cooldownSeconds"].as_i64()),
+        (Some(30), Some(1800))
+    );
+    let (_, rules) = server.api_get(&token, "/api/0/projects/phoebe/default/rules/");
+    assert_eq!(rules.as_array().unwrap().len(), 1);
+
+    post_envelope(&server, &envelope(&error_event("KeyError", "'basket'")));
+    assert_eq!(receiver.wait_for(1, Duration::from_secs(15)).len(), 1);
+    let until = Instant::now() + Duration::from_secs(5);
+    let history = loop {
+        let (_, h) = server.api_get(&token, "/api/0/projects/phoebe/default/alerts/");
+        if h[0]["state"] == "sent" || Instant::now() > until {
+            break h;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(history[0]["state"], "sent", "{history}");
+    let (_, by_issue) = server.api_get(&token, "/api/0/issues/1/alerts/");
+    assert_eq!(by_issue, history);
+
+    let (status, tested) = post(
+        &format!("/alert-channels/{channel_id}/test/"),
+        serde_json::json!({}),
+    );
+    assert_eq!((status, tested["sent"].as_bool()), (200, Some(true)));
+    assert_eq!(receiver.wait_for(2, Duration::from_secs(5)).len(), 2);
+
+    let rule_id = rule["id"].as_str().unwrap();
+    assert_eq!(delete(&format!("/rules/{rule_id}/")), 204);
+    assert_eq!(delete(&format!("/rules/{rule_id}/")), 404);
+    assert_eq!(delete(&format!("/alert-channels/{channel_id}/")), 204);
+    let (_, channels) = server.api_get(&token, "/api/0/projects/phoebe/default/alert-channels/");
+    assert_eq!(channels, serde_json::json!([]));
+}
