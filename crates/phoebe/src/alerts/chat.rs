@@ -1,6 +1,7 @@
-//! Chat and push services, each in its own native format: Slack and Google Chat incoming
-//! webhooks, Discord webhooks, Microsoft Teams Workflows (an Adaptive Card, the payload that
-//! replaced Office 365 connectors) and ntfy topics. They all say the same [`Notice`].
+//! Chat, push and on-call services, each in its own native format: Slack and Google Chat
+//! incoming webhooks, Discord webhooks, Microsoft Teams Workflows (an Adaptive Card, the payload
+//! that replaced Office 365 connectors), ntfy topics, Telegram bots and PagerDuty Events v2.
+//! They all say the same [`Notice`].
 
 use serde_json::{json, Value};
 
@@ -23,6 +24,36 @@ pub struct Notice {
     pub facts: Vec<(String, String)>,
     /// How many more a digest did not list.
     pub more: usize,
+    /// What on-call services deduplicate by: one incident per issue.
+    pub key: String,
+    /// PagerDuty's severity: critical, error, warning or info.
+    pub severity: &'static str,
+    /// Where it comes from: `phoebe/<project>`.
+    pub source: String,
+}
+
+/// PagerDuty's severity for an event level.
+fn severity(level: &str) -> &'static str {
+    match level {
+        "fatal" => "critical",
+        "error" => "error",
+        "warning" => "warning",
+        _ => "info",
+    }
+}
+
+/// Splits a target URL into the URL to post to and one query parameter it carries (Telegram's
+/// `chat_id`, PagerDuty's `routing_key`).
+pub fn split_target<'a>(target: &'a str, param: &str) -> Result<(&'a str, String), String> {
+    let (base, query) = target
+        .split_once('?')
+        .ok_or_else(|| format!("the URL needs ?{param}=…"))?;
+    let value = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == param)
+        .map(|(_, v)| v.into_owned())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| format!("the URL needs ?{param}=…"))?;
+    Ok((base, value))
 }
 
 fn issue_url(public_url: &str, issue: &Issue) -> String {
@@ -46,6 +77,9 @@ impl Notice {
             issues: vec![(issue.title.clone(), issue_url(public_url, issue))],
             facts,
             more: 0,
+            key: format!("phoebe-issue-{}", issue.id),
+            severity: severity(&issue.level),
+            source: format!("phoebe/{}", project.slug),
         }
     }
 
@@ -65,6 +99,12 @@ impl Notice {
                 .collect(),
             facts: Vec::new(),
             more: items.len().saturating_sub(LISTED),
+            key: format!(
+                "phoebe-digest-{}",
+                items.iter().map(|(a, _)| a.id.0).min().unwrap_or(0)
+            ),
+            severity: "error",
+            source: format!("phoebe/{}", project.slug),
         }
     }
 
@@ -75,6 +115,9 @@ impl Notice {
             issues: vec![("Phoebe".into(), public_url.to_string())],
             facts: Vec::new(),
             more: 0,
+            key: format!("phoebe-test-{}", channel.id),
+            severity: "info",
+            source: "phoebe".into(),
         }
     }
 
@@ -186,6 +229,32 @@ pub fn body(kind: ChannelKind, notice: &Notice) -> Value {
             })
         }
         ChannelKind::Ntfy => Value::String(notice.plain_lines().join("\n")),
+        // The chat and the routing key come from the target URL (see `post`).
+        ChannelKind::Telegram => json!({
+            "text": format!("{}\n{}", notice.headline, notice.plain_lines().join("\n")),
+            "disable_web_page_preview": true,
+        }),
+        ChannelKind::PagerDuty => {
+            let summary = match notice.issues.as_slice() {
+                [(title, _)] => format!("{}: {title}", notice.headline),
+                _ => notice.headline.clone(),
+            };
+            json!({
+                "event_action": "trigger",
+                "dedup_key": notice.key,
+                "payload": {
+                    // PagerDuty refuses summaries over 1,024 characters.
+                    "summary": summary.chars().take(1024).collect::<String>(),
+                    "source": notice.source,
+                    "severity": notice.severity,
+                    "component": "phoebe",
+                    "custom_details": notice.facts.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect::<serde_json::Map<String, Value>>(),
+                },
+                "links": notice.issues.iter().map(|(t, u)| json!({"href": u, "text": t})).collect::<Vec<_>>(),
+                "client": "Phoebe",
+                "client_url": notice.issues.first().map(|(_, u)| u.clone()),
+            })
+        }
         ChannelKind::Webhook | ChannelKind::Email => json!(null),
     }
 }
@@ -212,6 +281,18 @@ pub fn post(outbound: &Outbound, channel: &Channel, notice: &Notice) -> Result<(
                 &headers,
             )
         }
+        (ChannelKind::Telegram, mut body) => {
+            let (url, chat) = split_target(&channel.target, "chat_id")?;
+            body["chat_id"] = Value::String(chat);
+            let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
+            outbound.post(url, "application/json", &bytes, &[])
+        }
+        (ChannelKind::PagerDuty, mut body) => {
+            let (url, key) = split_target(&channel.target, "routing_key")?;
+            body["routing_key"] = Value::String(key);
+            let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
+            outbound.post(url, "application/json", &bytes, &[])
+        }
         (_, body) => {
             let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
             outbound.post(&channel.target, "application/json", &bytes, &[])
@@ -232,7 +313,30 @@ mod tests {
             )],
             facts: vec![("Events".into(), "3".into())],
             more: 0,
+            key: "phoebe-issue-7".into(),
+            severity: "error",
+            source: "phoebe/web".into(),
         }
+    }
+
+    #[test]
+    fn on_call_and_bot_targets_carry_their_key_in_the_url() {
+        assert_eq!(
+            split_target(
+                "https://events.pagerduty.com/v2/enqueue?routing_key=abc",
+                "routing_key"
+            ),
+            Ok(("https://events.pagerduty.com/v2/enqueue", "abc".to_string()))
+        );
+        assert!(split_target("https://api.telegram.org/bot1:x/sendMessage", "chat_id").is_err());
+        let pd = body(ChannelKind::PagerDuty, &notice());
+        assert_eq!(pd["event_action"], "trigger");
+        assert_eq!(pd["dedup_key"], "phoebe-issue-7");
+        assert_eq!(
+            pd["payload"]["summary"],
+            "New issue in Web: KeyError: <basket>"
+        );
+        assert_eq!(pd["payload"]["custom_details"]["Events"], "3");
     }
 
     #[test]

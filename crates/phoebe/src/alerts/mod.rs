@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use crate::domain::alerts::*;
 use crate::store::Store;
 
+pub use chat::split_target;
 pub use outbound::Outbound;
 pub use webhook::{sign, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
@@ -251,7 +252,9 @@ fn deliver(store: &dyn Store, settings: &Settings, alerts: &[Alert]) -> Result<(
             | ChannelKind::Discord
             | ChannelKind::GoogleChat
             | ChannelKind::Teams
-            | ChannelKind::Ntfy => chat::post(
+            | ChannelKind::Ntfy
+            | ChannelKind::Telegram
+            | ChannelKind::PagerDuty => chat::post(
                 out,
                 &channel,
                 &chat::Notice::one(alert, &issue, &project, url),

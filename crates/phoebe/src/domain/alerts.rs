@@ -55,6 +55,10 @@ pub enum ChannelKind {
     Teams,
     /// An ntfy topic URL (ntfy.sh or your own server).
     Ntfy,
+    /// A Telegram bot's sendMessage URL with the chat: `…/bot<token>/sendMessage?chat_id=<id>`.
+    Telegram,
+    /// PagerDuty Events v2: `https://events.pagerduty.com/v2/enqueue?routing_key=<key>`.
+    PagerDuty,
 }
 
 impl ChannelKind {
@@ -68,6 +72,8 @@ impl ChannelKind {
             ChannelKind::GoogleChat => "google-chat",
             ChannelKind::Teams => "teams",
             ChannelKind::Ntfy => "ntfy",
+            ChannelKind::Telegram => "telegram",
+            ChannelKind::PagerDuty => "pagerduty",
         }
     }
 
@@ -81,8 +87,10 @@ impl ChannelKind {
             "google-chat" => Ok(ChannelKind::GoogleChat),
             "teams" => Ok(ChannelKind::Teams),
             "ntfy" => Ok(ChannelKind::Ntfy),
+            "telegram" => Ok(ChannelKind::Telegram),
+            "pagerduty" => Ok(ChannelKind::PagerDuty),
             other => Err(format!(
-                "unknown channel kind {other:?}: use webhook, email, slack, discord, google-chat, teams or ntfy"
+                "unknown channel kind {other:?}: use webhook, email, slack, discord, google-chat, teams, ntfy, telegram or pagerduty"
             )),
         }
     }
@@ -396,6 +404,8 @@ mod tests {
             "google-chat",
             "teams",
             "ntfy",
+            "telegram",
+            "pagerduty",
         ] {
             assert_eq!(ChannelKind::parse(kind).map(ChannelKind::as_str), Ok(kind));
         }

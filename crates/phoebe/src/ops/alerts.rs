@@ -32,6 +32,16 @@ impl Ops {
                 .outbound
                 .check_target(target)
                 .map_err(OpsError::Invalid)?,
+            ChannelKind::Telegram | ChannelKind::PagerDuty => {
+                let param = match kind {
+                    ChannelKind::Telegram => "chat_id",
+                    _ => "routing_key",
+                };
+                crate::alerts::split_target(target, param).map_err(OpsError::Invalid)?;
+                self.outbound
+                    .check_target(target)
+                    .map_err(OpsError::Invalid)?
+            }
             ChannelKind::Email => {
                 crate::alerts::email::parse_recipients(target).map_err(OpsError::Invalid)?;
                 if self.outbound.smtp().is_none() {

@@ -652,11 +652,23 @@ fn chat_services_get_their_own_formats() {
     let (_tmp, server) = server_allowing_loopback_channels();
     let receiver = Receiver::start(vec![]);
     let base = receiver.url.trim_end_matches("/hook").to_string();
-    let kinds = ["slack", "discord", "google-chat", "teams", "ntfy"];
+    let kinds = [
+        "slack",
+        "discord",
+        "google-chat",
+        "teams",
+        "ntfy",
+        "telegram",
+        "pagerduty",
+    ];
     let channels: Vec<String> = kinds
         .iter()
         .map(|kind| {
-            let url = format!("{base}/{kind}");
+            let url = match *kind {
+                "telegram" => format!("{base}/bot123:abc/sendMessage?chat_id=-10042"),
+                "pagerduty" => format!("{base}/v2/enqueue?routing_key=R0UT1NG"),
+                _ => format!("{base}/{kind}"),
+            };
             cli_ok(
                 &server,
                 &["alerts", "channel", "add", "default", kind, &url],
@@ -671,8 +683,8 @@ fn chat_services_get_their_own_formats() {
     }
     cli_ok(&server, &args);
     post_envelope(&server, &envelope(&error_event("KeyError", "'basket'")));
-    let got = receiver.wait_for(5, Duration::from_secs(15));
-    assert_eq!(got.len(), 5, "one message per channel");
+    let got = receiver.wait_for(7, Duration::from_secs(15));
+    assert_eq!(got.len(), 7, "one message per channel");
     let at = |path: &str| {
         got.iter()
             .find(|r| r.path == path)
@@ -715,6 +727,38 @@ fn chat_services_get_their_own_formats() {
         body.starts_with(&format!("KeyError: 'basket' {link}")),
         "{body}"
     );
+
+    // Telegram and PagerDuty carry their chat and routing key in the channel's URL.
+    let telegram = json("/bot123:abc/sendMessage");
+    assert_eq!(telegram["chat_id"], "-10042");
+    assert!(telegram["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("New issue in Default\nKeyError"));
+    let pagerduty = json("/v2/enqueue");
+    assert_eq!(pagerduty["routing_key"], "R0UT1NG");
+    assert_eq!(pagerduty["event_action"], "trigger");
+    assert_eq!(pagerduty["dedup_key"], "phoebe-issue-1");
+    assert_eq!(pagerduty["payload"]["severity"], "error");
+    assert_eq!(
+        pagerduty["payload"]["summary"],
+        "New issue in Default: KeyError: 'basket'"
+    );
+    assert_eq!(pagerduty["links"][0]["href"], link.as_str());
+    // Without its key in the URL, such a channel is refused.
+    let (code, _, err) = phoebe(
+        &server.data_dir,
+        &[
+            "alerts",
+            "channel",
+            "add",
+            "default",
+            "pagerduty",
+            &format!("{base}/v2/enqueue"),
+        ],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("routing_key"), "{err}");
 }
 
 #[test]
