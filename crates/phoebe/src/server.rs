@@ -59,6 +59,8 @@ pub async fn run(
             "digesting the backlog left by the previous run"
         );
     }
+    // Digest rings it when a batch recorded domain events: alerts start at once.
+    let alert_events = Arc::new(crate::alerts::Signal::default());
     let digester = Digester::start(
         store.clone(),
         inbox.clone(),
@@ -69,6 +71,10 @@ pub async fn run(
             zstd_level: config.store.zstd_level,
             bounds: config.retention.event_bounds(),
         },
+        {
+            let signal = alert_events.clone();
+            Arc::new(move || signal.ring())
+        },
     )?;
     let outbound = crate::alerts::Outbound::from_config(&config).map_err(anyhow::Error::msg)?;
     let alerts = crate::alerts::Alerts::start(
@@ -77,6 +83,7 @@ pub async fn run(
             public_url: config.public_url.clone(),
             outbound: outbound.clone(),
         },
+        alert_events,
     )
     .context("starting the alert threads")?;
     let retention = Retention::start(store.clone(), &config.retention)

@@ -13,7 +13,7 @@ mod webhook;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::domain::alerts::*;
@@ -23,8 +23,8 @@ pub use chat::split_target;
 pub use outbound::Outbound;
 pub use webhook::{sign, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
-/// How often the threads look for work. Domain events are recorded by digest within a second
-/// of the 200; this keeps the time from a new issue to its webhook well under two seconds.
+/// How often the threads look for work when nobody rang: digest rings when it recorded domain
+/// events, and the evaluating thread when it queued notifications; polling is the fallback.
 const POLL: Duration = Duration::from_millis(200);
 
 /// Domain events read per pass.
@@ -50,30 +50,64 @@ pub struct Settings {
     pub outbound: Outbound,
 }
 
+/// A wake-up call between threads: `ring` wakes whoever `wait`s, or makes their next wait
+/// return at once; waits also end after a timeout, so a missed ring costs one poll.
+#[derive(Default)]
+pub struct Signal {
+    rung: Mutex<u64>,
+    cond: Condvar,
+}
+
+impl Signal {
+    /// Wakes the waiter.
+    pub fn ring(&self) {
+        *self.rung.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.cond.notify_all();
+    }
+
+    /// Waits for a ring newer than `seen` (updated), or `timeout`.
+    fn wait(&self, seen: &mut u64, timeout: Duration) {
+        let guard = self.rung.lock().unwrap_or_else(|p| p.into_inner());
+        let (guard, _) = self
+            .cond
+            .wait_timeout_while(guard, timeout, |rung| *rung == *seen)
+            .unwrap_or_else(|p| p.into_inner());
+        *seen = *guard;
+    }
+}
+
 /// The running alert threads.
 pub struct Alerts {
     stop: Arc<AtomicBool>,
+    signals: [Arc<Signal>; 2],
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Alerts {
-    /// Starts evaluating and delivering.
-    pub fn start(store: Arc<dyn Store>, settings: Settings) -> std::io::Result<Alerts> {
+    /// Starts evaluating and delivering; `events` is rung when digest recorded domain events.
+    pub fn start(
+        store: Arc<dyn Store>,
+        settings: Settings,
+        events: Arc<Signal>,
+    ) -> std::io::Result<Alerts> {
         let stop = Arc::new(AtomicBool::new(false));
+        let due = Arc::new(Signal::default());
         let evaluate = {
-            let (store, stop) = (store.clone(), stop.clone());
+            let (store, stop, events, due) =
+                (store.clone(), stop.clone(), events.clone(), due.clone());
             std::thread::Builder::new()
                 .name("alerts".into())
-                .spawn(move || evaluate_loop(&*store, &stop))?
+                .spawn(move || evaluate_loop(&*store, &stop, &events, &due))?
         };
         let deliver = {
-            let stop = stop.clone();
+            let (stop, due) = (stop.clone(), due.clone());
             std::thread::Builder::new()
                 .name("alerts-delivery".into())
-                .spawn(move || deliver_loop(store, settings, &stop))?
+                .spawn(move || deliver_loop(store, settings, &stop, &due))?
         };
         Ok(Alerts {
             stop,
+            signals: [events, due],
             threads: vec![evaluate, deliver],
         })
     }
@@ -81,6 +115,9 @@ impl Alerts {
     /// Stops both threads; what is pending waits in the outbox for the next start.
     pub fn stop(self) {
         self.stop.store(true, Ordering::SeqCst);
+        for s in &self.signals {
+            s.ring();
+        }
         for t in self.threads {
             let _ = t.join();
         }
@@ -91,11 +128,12 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-fn evaluate_loop(store: &dyn Store, stop: &AtomicBool) {
+fn evaluate_loop(store: &dyn Store, stop: &AtomicBool, events: &Signal, due: &Signal) {
+    let mut seen = 0;
     while !stop.load(Ordering::SeqCst) {
         match evaluate_once(store) {
-            Ok(0) => std::thread::sleep(POLL),
-            Ok(_) => {}
+            Ok(0) => events.wait(&mut seen, POLL),
+            Ok(_) => due.ring(),
             Err(e) => {
                 tracing::error!(error = %e, "turning domain events into alerts failed; retrying in 1 s");
                 std::thread::sleep(Duration::from_secs(1));
@@ -123,7 +161,8 @@ pub fn evaluate_once(store: &dyn Store) -> anyhow::Result<usize> {
     Ok(events.len())
 }
 
-fn deliver_loop(store: Arc<dyn Store>, settings: Settings, stop: &AtomicBool) {
+fn deliver_loop(store: Arc<dyn Store>, settings: Settings, stop: &AtomicBool, due_now: &Signal) {
+    let mut seen = 0;
     let busy: Arc<Mutex<HashSet<ChannelId>>> = Arc::default();
     let last_sent: Arc<Mutex<HashMap<ChannelId, Instant>>> = Arc::default();
     while !stop.load(Ordering::SeqCst) {
@@ -176,7 +215,7 @@ fn deliver_loop(store: Arc<dyn Store>, settings: Settings, stop: &AtomicBool) {
                     .remove(&channel);
             }
         }
-        std::thread::sleep(POLL);
+        due_now.wait(&mut seen, POLL);
     }
 }
 

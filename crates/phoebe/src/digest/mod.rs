@@ -18,6 +18,10 @@ use crate::telemetry::Metrics;
 
 pub use process::ProcessOptions;
 
+/// Called after a batch that recorded domain events commits, so whoever reads them (alerts)
+/// can start at once instead of at its next poll.
+pub type OnDomainEvents = Arc<dyn Fn() + Send + Sync>;
+
 /// A running digest thread.
 pub struct Digester {
     stop: Arc<AtomicBool>,
@@ -33,6 +37,7 @@ impl Digester {
         metrics: Arc<Metrics>,
         batch_size: usize,
         options: ProcessOptions,
+        on_domain_events: OnDomainEvents,
     ) -> anyhow::Result<Digester> {
         let stop = Arc::new(AtomicBool::new(false));
         let thread_stop = stop.clone();
@@ -47,6 +52,7 @@ impl Digester {
                     batch_size,
                     options,
                     thread_stop,
+                    on_domain_events,
                 )
             })?;
         Ok(Digester {
@@ -73,6 +79,7 @@ fn run(
     batch_size: usize,
     options: ProcessOptions,
     stop: Arc<AtomicBool>,
+    on_domain_events: OnDomainEvents,
 ) {
     let dictionary = match store.latest_zstd_dict() {
         Ok(d) => d.map(|(_, dict)| dict),
@@ -95,7 +102,16 @@ fn run(
             (store.clone(), inbox.clone(), metrics.clone(), stop.clone());
         std::thread::Builder::new()
             .name("digest-store".into())
-            .spawn(move || write_batches(store, inbox, metrics, from_processor, stop))
+            .spawn(move || {
+                write_batches(
+                    store,
+                    inbox,
+                    metrics,
+                    from_processor,
+                    stop,
+                    on_domain_events,
+                )
+            })
     };
     let writer = match writer {
         Ok(w) => w,
@@ -192,6 +208,7 @@ fn write_batches(
     metrics: Arc<Metrics>,
     batches: std::sync::mpsc::Receiver<DigestBatch>,
     stop: Arc<AtomicBool>,
+    on_domain_events: OnDomainEvents,
 ) {
     for batch in batches {
         loop {
@@ -202,6 +219,9 @@ fn write_batches(
                         .digest_store_micros
                         .add(started.elapsed().as_micros() as u64);
                     metrics.digest_events_stored.add(outcome.stored as u64);
+                    if outcome.domain_events > 0 {
+                        on_domain_events();
+                    }
                     metrics
                         .digest_events_duplicate
                         .add(outcome.duplicates as u64);
