@@ -313,8 +313,7 @@ fn deliver(store: &dyn Store, settings: &Settings, alerts: &[Alert]) -> Result<(
         .iter()
         .filter_map(|a| store.issue(a.alert.issue_id).ok().map(|i| (a, i)))
         .collect();
-    // The worst first: the most events, then the most users.
-    items.sort_by_key(|(_, i)| std::cmp::Reverse((i.times_seen, i.user_count)));
+    worst_first(&mut items);
     match channel.kind {
         ChannelKind::Webhook => {
             webhook::post(out, &channel, &webhook::digest_body(&items, &project, url))

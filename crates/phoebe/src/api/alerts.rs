@@ -149,7 +149,7 @@ pub async fn add_rule(
         .iter()
         .map(|c| c.parse::<ChannelId>())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(invalid)?;
+        .map_err(|e| invalid(e.to_string()))?;
     let cooldown_ms = body
         .frequency
         .checked_mul(60_000)

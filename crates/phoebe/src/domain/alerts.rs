@@ -3,40 +3,9 @@
 //! (which rule fires for which event, cooldowns, retry backoff, what a webhook body says);
 //! storage keeps them and `crate::alerts` delivers.
 
+pub use super::ids::{AlertId, ChannelId, RuleId};
 use super::ids::{IssueId, ProjectId};
 use super::rules::{IssueEvent, RecordedEvent};
-
-/// An alert channel's id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ChannelId(pub i64);
-
-/// An alert rule's id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RuleId(pub i64);
-
-/// One notification's id in the outbox (also the `id` receivers can deduplicate by).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AlertId(pub i64);
-
-macro_rules! display_id {
-    ($($t:ty),*) => {$(
-        impl std::fmt::Display for $t {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                self.0.fmt(f)
-            }
-        }
-        impl std::str::FromStr for $t {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                match s.trim().parse::<i64>() {
-                    Ok(n) if n > 0 => Ok(Self(n)),
-                    _ => Err(format!("{s:?} is not an id: use the number `phoebe alerts … list` shows")),
-                }
-            }
-        }
-    )*};
-}
-display_id!(ChannelId, RuleId, AlertId);
 
 /// Where notifications go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -296,6 +265,11 @@ pub fn fire(
     out
 }
 
+/// Orders a storm digest's issues the worst first: the most events, then the most users.
+pub fn worst_first(items: &mut [(&Alert, super::Issue)]) {
+    items.sort_by_key(|(_, i)| std::cmp::Reverse((i.times_seen, i.user_count)));
+}
+
 /// Words for what happened, for a message's headline.
 pub fn headline(what: &IssueEvent) -> String {
     match what {
@@ -385,6 +359,41 @@ mod tests {
             delays.iter().sum::<i64>() > 6 * 3_600_000,
             "about a day of trying"
         );
+    }
+
+    #[test]
+    fn a_digest_lists_the_issue_with_the_most_events_then_users_first() {
+        let alert = Alert {
+            id: AlertId(1),
+            alert: NewAlert {
+                rule_id: RuleId(1),
+                channel_id: ChannelId(1),
+                project_id: ProjectId(1),
+                issue_id: IssueId(1),
+                event_id: 1,
+                what: IssueEvent::Created,
+            },
+            state: AlertState::Pending,
+            attempts: 0,
+            next_attempt_ms: 0,
+            last_error: None,
+            created_ms: 0,
+            sent_ms: None,
+        };
+        let issue = |id: i64, times_seen: i64, user_count: i64| crate::domain::Issue {
+            id: IssueId(id),
+            times_seen,
+            user_count,
+            ..crate::domain::Issue::for_test()
+        };
+        let mut items = vec![
+            (&alert, issue(1, 1, 1)),
+            (&alert, issue(2, 5, 1)),
+            (&alert, issue(3, 5, 3)),
+        ];
+        worst_first(&mut items);
+        let order: Vec<i64> = items.iter().map(|(_, i)| i.id.0).collect();
+        assert_eq!(order, [3, 2, 1]);
     }
 
     #[test]

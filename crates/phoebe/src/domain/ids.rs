@@ -104,6 +104,21 @@ integer_id!(
     UserId,
     "a user"
 );
+integer_id!(
+    /// An alert channel.
+    ChannelId,
+    "an alert channel"
+);
+integer_id!(
+    /// An alert rule.
+    RuleId,
+    "an alert rule"
+);
+integer_id!(
+    /// One notification in the alert outbox (receivers deduplicate by it).
+    AlertId,
+    "a notification"
+);
 
 /// The public part of a DSN key: 32 lowercase hex characters, as SDKs and Relay expect.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

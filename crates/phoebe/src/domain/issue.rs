@@ -295,3 +295,35 @@ pub struct IssueQuery {
     /// Rows to return.
     pub limit: i64,
 }
+
+#[cfg(test)]
+impl Issue {
+    /// An unresolved issue with every field empty or zero, for tests to fill in.
+    pub fn for_test() -> Issue {
+        Issue {
+            id: IssueId(1),
+            project_id: ProjectId(1),
+            short_id: 1,
+            title: String::new(),
+            culprit: String::new(),
+            kind: "error".into(),
+            metadata: "{}".into(),
+            level: "error".into(),
+            status: IssueStatus::Unresolved,
+            is_regression: false,
+            first_seen_ms: 0,
+            last_seen_ms: 0,
+            times_seen: 0,
+            user_count: 0,
+            first_release: None,
+            last_release: None,
+            platform: "python".into(),
+            logger: None,
+            assignee: None,
+            ignore_until_ms: None,
+            ignore_until_count: None,
+            resolved_in_release: None,
+            num_comments: 0,
+        }
+    }
+}

@@ -411,15 +411,10 @@ fn an_error_storm_of_new_issues_is_a_handful_of_messages() {
         .expect("a storm digest");
     let headline = digest["headline"].as_str().unwrap();
     assert!(headline.ends_with("new issues in Default"), "{headline}");
-    // The worst first: the issue with two events leads, when it is in this digest.
+    // (Which issue leads a digest is `domain::alerts::worst_first`'s unit test: here the
+    // repeat may or may not be digested before the digest goes out.)
     let listed = digest["alerts"].as_array().unwrap();
     assert!(listed.len() <= 20 && digest["count"].as_u64() >= Some(listed.len() as u64));
-    if listed
-        .iter()
-        .any(|a| a["issue"]["title"] == "Storm7Error: boom")
-    {
-        assert_eq!(listed[0]["issue"]["title"], "Storm7Error: boom");
-    }
     // The server records each attempt just after the receiver answered it.
     let until = Instant::now() + Duration::from_secs(5);
     loop {
