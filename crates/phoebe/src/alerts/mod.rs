@@ -27,6 +27,9 @@ pub use webhook::{sign, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 /// events, and the evaluating thread when it queued notifications; polling is the fallback.
 const POLL: Duration = Duration::from_millis(200);
 
+/// How often threshold rules are checked against the per-minute counts.
+const COUNT_EVERY: Duration = Duration::from_secs(5);
+
 /// Domain events read per pass.
 const EVENTS_PER_PASS: i64 = 500;
 
@@ -130,7 +133,18 @@ fn now_ms() -> i64 {
 
 fn evaluate_loop(store: &dyn Store, stop: &AtomicBool, events: &Signal, due: &Signal) {
     let mut seen = 0;
+    let mut counted_at = Instant::now();
     while !stop.load(Ordering::SeqCst) {
+        if counted_at.elapsed() >= COUNT_EVERY {
+            counted_at = Instant::now();
+            match evaluate_thresholds(store, now_ms()) {
+                Ok(0) => {}
+                Ok(_) => due.ring(),
+                Err(e) => {
+                    tracing::error!(error = %e, "checking frequency and user-count rules failed; trying again in 5 s")
+                }
+            }
+        }
         match evaluate_once(store) {
             Ok(0) => events.wait(&mut seen, POLL),
             Ok(_) => due.ring(),
@@ -159,6 +173,52 @@ pub fn evaluate_once(store: &dyn Store) -> anyhow::Result<usize> {
         tracing::debug!(n = alerts.len(), "alerts queued");
     }
     Ok(events.len())
+}
+
+/// Checks each threshold rule (frequency, distinct users) against the counts at `now_ms` and
+/// queues what fires. Returns how many notifications it queued.
+pub fn evaluate_thresholds(store: &dyn Store, now_ms: i64) -> anyhow::Result<usize> {
+    let rules: Vec<Rule> = store
+        .rules(None)?
+        .into_iter()
+        .filter(|r| r.trigger.threshold().is_some())
+        .collect();
+    let mut alerts = Vec::new();
+    for rule in &rules {
+        let Some((threshold, minutes)) = rule.trigger.threshold() else {
+            continue;
+        };
+        let since = now_ms - minutes * 60_000;
+        let counts = match rule.trigger {
+            Trigger::Users { .. } => store.widely_seen_issues(rule.project_id, since, threshold)?,
+            _ => store.frequent_issues(rule.project_id, since, threshold)?,
+        };
+        let mut over = Vec::with_capacity(counts.len());
+        for (issue_id, count) in counts {
+            // Filters look at the issue's newest event; without filters nothing needs reading.
+            let facts = if rule.filters == Filters::default() {
+                Facts::default()
+            } else {
+                store
+                    .issue_event_edge(issue_id, true)?
+                    .map(|e| Facts::from_json(&e.payload))
+                    .unwrap_or_default()
+            };
+            over.push(OverThreshold {
+                issue_id,
+                count,
+                facts,
+            });
+        }
+        alerts.extend(fire_thresholds(rule, &over, now_ms, |rule, issue| {
+            store.last_fired(rule, issue).ok().flatten()
+        }));
+    }
+    if !alerts.is_empty() {
+        store.enqueue_alerts(store.alerts_cursor()?, &alerts, now_ms)?;
+        tracing::debug!(n = alerts.len(), "threshold alerts queued");
+    }
+    Ok(alerts.len())
 }
 
 fn deliver_loop(store: Arc<dyn Store>, settings: Settings, stop: &AtomicBool, due_now: &Signal) {

@@ -35,6 +35,8 @@ fn action(what: &IssueEvent) -> &'static str {
         IssueEvent::Regressed { .. } => "regressed",
         IssueEvent::Unignored => "unignored",
         IssueEvent::PassedCount(_) => "passed_count",
+        IssueEvent::Frequent { .. } => "frequent",
+        IssueEvent::ManyUsers { .. } => "many_users",
     }
 }
 
@@ -56,8 +58,18 @@ pub fn body(
         "action": action(what),
         "headline": format!("{}: {}", headline(what), issue.title),
         "project": shapes::project(project),
-        "rule": rule.map(|r| json!({"id": r.id.to_string(), "trigger": r.trigger.as_str()})),
+        "rule": rule.map(|r| json!({
+            "id": r.id.to_string(), "trigger": r.trigger.as_str(), "description": r.describe(),
+        })),
         "release": release,
+        "count": match what {
+            IssueEvent::Frequent { events: n, .. } | IssueEvent::ManyUsers { users: n, .. } => Some(*n),
+            _ => None,
+        },
+        "windowMinutes": match what {
+            IssueEvent::Frequent { minutes, .. } | IssueEvent::ManyUsers { minutes, .. } => Some(*minutes),
+            _ => None,
+        },
         "data": {"issue": shapes::issue(issue, project, public_url, None)},
         "test": false,
     })
@@ -76,6 +88,8 @@ pub fn digest_body(items: &[(&Alert, Issue)], project: &Project, public_url: &st
             IssueEvent::Regressed { .. } => "regressions",
             IssueEvent::Unignored => "ignored issues back",
             IssueEvent::PassedCount(_) => "issues passing a count",
+            IssueEvent::Frequent { .. } => "issues with many events",
+            IssueEvent::ManyUsers { .. } => "issues meeting many users",
         };
         match kinds.iter_mut().find(|(k, _)| *k == noun) {
             Some((_, n)) => *n += 1,

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::json as shapes;
 use super::{blocking, ApiError, Authed, J, P};
-use crate::domain::alerts::{ChannelId, ChannelKind, RuleId, Trigger};
+use crate::domain::alerts::{ChannelId, ChannelKind, Filters, RuleId, RuleSpec, Trigger};
 use crate::domain::{IssueId, Project};
 use crate::ops::{Ops, OpsError};
 
@@ -127,14 +127,24 @@ pub async fn list_rules(
     Ok(Json(rules.iter().map(shapes::alert_rule).collect()))
 }
 
-/// A new rule: `trigger` (`new-issue`, `regression`, `unignored`), channel ids, and Sentry's
-/// `frequency` (minutes a rule stays quiet per issue; default 0).
+/// A new rule: `trigger` (`new-issue`, `regression`, `unignored`, `frequency`, `users`), with
+/// `threshold` and `windowMinutes` for the last two; channel ids; Sentry's `frequency`
+/// (minutes a rule stays quiet per issue; default 0) and `environment`; and the filters
+/// `release`, `level` (this or more severe) and `tags` (`{"key": "value"}`).
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct NewRule {
     trigger: String,
     channels: Vec<String>,
     #[serde(default)]
     frequency: i64,
+    threshold: Option<i64>,
+    window_minutes: Option<i64>,
+    environment: Option<String>,
+    release: Option<String>,
+    level: Option<String>,
+    #[serde(default)]
+    tags: std::collections::BTreeMap<String, String>,
 }
 
 /// `POST .../rules/`
@@ -143,7 +153,8 @@ pub async fn add_rule(
     Path((org, slug)): ProjectPath,
     J(body): J<NewRule>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let trigger = Trigger::parse(&body.trigger).map_err(invalid)?;
+    let trigger =
+        Trigger::from_parts(&body.trigger, body.threshold, body.window_minutes).map_err(invalid)?;
     let channels = body
         .channels
         .iter()
@@ -154,9 +165,20 @@ pub async fn add_rule(
         .frequency
         .checked_mul(60_000)
         .ok_or_else(|| invalid("frequency is in minutes, at most 90 days".into()))?;
+    let spec = RuleSpec {
+        trigger,
+        filters: Filters {
+            environment: body.environment.filter(|e| !e.is_empty()),
+            release: body.release.filter(|r| !r.is_empty()),
+            min_level: body.level.filter(|l| !l.is_empty()),
+            tags: body.tags.into_iter().collect(),
+        },
+        channels,
+        cooldown_ms,
+    };
     let rule = blocking(ops, move |ops| {
         let (_, id) = project(ops, &org, &slug)?;
-        Ok(ops.add_rule(&id, trigger, &channels, cooldown_ms)?)
+        Ok(ops.add_rule(&id, spec)?)
     })
     .await?;
     Ok((StatusCode::CREATED, Json(shapes::alert_rule(&rule))))

@@ -348,6 +348,13 @@ pub fn alert_channel(c: &crate::domain::alerts::Channel) -> Value {
 pub fn alert_rule(r: &crate::domain::alerts::Rule) -> Value {
     json!({
         "id": r.id.to_string(), "project": r.project_id.to_string(), "trigger": r.trigger.as_str(),
+        "threshold": r.trigger.threshold().map(|(n, _)| n),
+        "windowMinutes": r.trigger.threshold().map(|(_, m)| m),
+        "environment": r.filters.environment, "release": r.filters.release,
+        "level": r.filters.min_level,
+        "tags": r.filters.tags.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+            .collect::<serde_json::Map<String, Value>>(),
+        "description": r.describe(),
         "channels": r.channels.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
         "frequency": r.cooldown_ms / 60_000, "cooldownSeconds": r.cooldown_ms / 1000,
         "dateCreated": iso(r.created_ms),

@@ -3,7 +3,7 @@
 use clap::Subcommand;
 
 use crate::api::json::{self as shapes, iso};
-use crate::domain::alerts::{ChannelId, ChannelKind, RuleId, Trigger};
+use crate::domain::alerts::{ChannelId, ChannelKind, Filters, RuleId, RuleSpec, Trigger};
 use crate::domain::IssueId;
 use crate::ops::{parse_period_ms, Ops};
 
@@ -81,19 +81,7 @@ pub enum ChannelCommand {
 #[derive(Subcommand, Debug)]
 pub enum RuleCommand {
     /// Add a rule to a project and print its id.
-    Add {
-        /// Project slug or id.
-        project: String,
-        /// What fires it: new-issue, regression or unignored.
-        #[arg(long = "on", value_parser = Trigger::parse)]
-        trigger: Trigger,
-        /// Channel ids to notify (repeat the flag for several).
-        #[arg(long = "channel", required = true)]
-        channels: Vec<ChannelId>,
-        /// Quiet time per issue after it fired: 30m, 2h, 1d (default: none).
-        #[arg(long)]
-        cooldown: Option<String>,
-    },
+    Add(Box<AddRule>),
     /// List rules.
     List {
         /// Only this project's (slug or id).
@@ -108,6 +96,42 @@ pub enum RuleCommand {
         /// Rule id.
         id: RuleId,
     },
+}
+
+/// `phoebe alerts rule add ...`
+#[derive(clap::Args, Debug)]
+pub struct AddRule {
+    /// Project slug or id.
+    project: String,
+    /// What fires it: new-issue, regression, unignored, frequency (--threshold events
+    /// within --window) or users (--threshold distinct users within --window).
+    #[arg(long = "on")]
+    trigger: String,
+    /// For frequency and users rules: how many events or users.
+    #[arg(long)]
+    threshold: Option<i64>,
+    /// For frequency and users rules: within how long, 1m to 1d (5m, 1h ...).
+    #[arg(long)]
+    window: Option<String>,
+    /// Channel ids to notify (repeat the flag for several).
+    #[arg(long = "channel", required = true)]
+    channels: Vec<ChannelId>,
+    /// Quiet time per issue after it fired: 30m, 2h, 1d (default: none; a frequency or
+    /// users rule is quiet at least for its window).
+    #[arg(long)]
+    cooldown: Option<String>,
+    /// Only events of this environment.
+    #[arg(long)]
+    environment: Option<String>,
+    /// Only events of this release.
+    #[arg(long)]
+    release: Option<String>,
+    /// Only events of this level or more severe: debug, info, warning, error, fatal.
+    #[arg(long)]
+    level: Option<String>,
+    /// Only events with this tag value, key:value (repeat the flag for several).
+    #[arg(long = "tag")]
+    tags: Vec<String>,
 }
 
 fn print_json(v: &serde_json::Value) {
@@ -163,59 +187,88 @@ pub fn run(ops: &Ops, command: &AlertsCommand) -> anyhow::Result<()> {
                 eprintln!("removed channel {id}");
             }
         },
-        AlertsCommand::Rule { command } => {
-            match command {
-                RuleCommand::Add {
+        AlertsCommand::Rule { command } => match command {
+            RuleCommand::Add(add) => {
+                let AddRule {
                     project,
                     trigger,
+                    threshold,
+                    window,
                     channels,
                     cooldown,
-                } => {
-                    let cooldown_ms = match cooldown {
-                    Some(d) => parse_period_ms(d).ok_or_else(|| {
-                        anyhow::anyhow!("--cooldown {d:?}: give a duration such as 30m, 2h or 1d (at most 90d)")
-                    })?,
+                    environment,
+                    release,
+                    level,
+                    tags,
+                } = &**add;
+                let period = |flag: &str, d: &str| {
+                    parse_period_ms(d).ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "{flag} {d:?}: give a duration such as 30m, 2h or 1d (at most 90d)"
+                        )
+                    })
+                };
+                let cooldown_ms = match cooldown {
+                    Some(d) => period("--cooldown", d)?,
                     None => 0,
                 };
-                    let r = ops.add_rule(project, *trigger, channels, cooldown_ms)?;
-                    eprintln!(
-                        "added rule {}: on {} in project {}, notify channels {:?}",
-                        r.id,
-                        r.trigger.as_str(),
-                        r.project_id,
-                        r.channels.iter().map(|c| c.0).collect::<Vec<_>>()
+                let window_minutes = match window {
+                    Some(d) => Some(period("--window", d)? / 60_000),
+                    None => None,
+                };
+                let trigger = Trigger::from_parts(trigger, *threshold, window_minutes)
+                    .map_err(|e| anyhow::anyhow!("--on: {e}"))?;
+                let tags = Filters::parse_tags(&tags.join(","))
+                    .map_err(|e| anyhow::anyhow!("--tag: {e}"))?;
+                let spec = RuleSpec {
+                    trigger,
+                    filters: Filters {
+                        environment: environment.clone(),
+                        release: release.clone(),
+                        min_level: level.clone(),
+                        tags,
+                    },
+                    channels: channels.clone(),
+                    cooldown_ms,
+                };
+                let r = ops.add_rule(project, spec)?;
+                eprintln!(
+                    "added rule {} to project {}: {}, notify channels {:?}",
+                    r.id,
+                    r.project_id,
+                    r.describe(),
+                    r.channels.iter().map(|c| c.0).collect::<Vec<_>>()
+                );
+                println!("{}", r.id);
+            }
+            RuleCommand::List { project, json } => {
+                let rules = ops.rules(project.as_deref())?;
+                if *json {
+                    print_json(&rules.iter().map(shapes::alert_rule).collect());
+                } else {
+                    println!(
+                        "{:<5} {:<8} {:<10} {:<10} RULE",
+                        "ID", "PROJECT", "COOLDOWN", "CHANNELS"
                     );
-                    println!("{}", r.id);
-                }
-                RuleCommand::List { project, json } => {
-                    let rules = ops.rules(project.as_deref())?;
-                    if *json {
-                        print_json(&rules.iter().map(shapes::alert_rule).collect());
-                    } else {
+                    for r in &rules {
+                        let channels: Vec<String> =
+                            r.channels.iter().map(ChannelId::to_string).collect();
                         println!(
-                            "{:<5} {:<8} {:<12} {:<10} CHANNELS",
-                            "ID", "PROJECT", "ON", "COOLDOWN"
+                            "{:<5} {:<8} {:<10} {:<10} {}",
+                            r.id,
+                            r.project_id,
+                            format!("{}s", r.cooldown_ms / 1000),
+                            channels.join(","),
+                            r.describe()
                         );
-                        for r in &rules {
-                            let channels: Vec<String> =
-                                r.channels.iter().map(ChannelId::to_string).collect();
-                            println!(
-                                "{:<5} {:<8} {:<12} {:<10} {}",
-                                r.id,
-                                r.project_id,
-                                r.trigger.as_str(),
-                                format!("{}s", r.cooldown_ms / 1000),
-                                channels.join(",")
-                            );
-                        }
                     }
                 }
-                RuleCommand::Remove { id } => {
-                    ops.remove_rule(*id)?;
-                    eprintln!("removed rule {id}");
-                }
             }
-        }
+            RuleCommand::Remove { id } => {
+                ops.remove_rule(*id)?;
+                eprintln!("removed rule {id}");
+            }
+        },
         AlertsCommand::Test { channel } => {
             let c = ops.test_channel(*channel)?;
             eprintln!(

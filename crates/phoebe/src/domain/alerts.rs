@@ -93,31 +93,99 @@ pub enum Trigger {
     Regression,
     /// An ignored issue's condition ran out.
     Unignored,
+    /// An issue receives at least `events` events within `minutes`.
+    Frequency {
+        /// Events in the window.
+        events: i64,
+        /// The window, minutes.
+        minutes: i64,
+    },
+    /// At least `users` distinct users meet an issue within `minutes`.
+    Users {
+        /// Distinct users in the window.
+        users: i64,
+        /// The window, minutes.
+        minutes: i64,
+    },
 }
 
-impl Trigger {
-    /// Every trigger.
-    pub const ALL: [Trigger; 3] = [Trigger::NewIssue, Trigger::Regression, Trigger::Unignored];
+/// The longest window a threshold trigger looks back over: a day, as long as per-minute counts
+/// are kept.
+pub const MAX_WINDOW_MINUTES: i64 = 1440;
 
+/// The trigger names, for help texts and errors.
+pub const TRIGGER_NAMES: &str = "new-issue, regression, unignored, frequency or users";
+
+impl Trigger {
     /// Name in the database, the CLI and the API.
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             Trigger::NewIssue => "new-issue",
             Trigger::Regression => "regression",
             Trigger::Unignored => "unignored",
+            Trigger::Frequency { .. } => "frequency",
+            Trigger::Users { .. } => "users",
         }
     }
 
-    /// Parses a name; the error lists the triggers there are.
-    pub fn parse(s: &str) -> Result<Trigger, String> {
-        Trigger::ALL
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| format!("unknown trigger {s:?}: use new-issue, regression or unignored"))
+    /// Builds a trigger from its name and, for the threshold triggers, the count and window;
+    /// the error says what is missing or out of range.
+    pub fn from_parts(
+        name: &str,
+        threshold: Option<i64>,
+        minutes: Option<i64>,
+    ) -> Result<Trigger, String> {
+        let simple = match name {
+            "new-issue" => Some(Trigger::NewIssue),
+            "regression" => Some(Trigger::Regression),
+            "unignored" => Some(Trigger::Unignored),
+            "frequency" | "users" => None,
+            other => return Err(format!("unknown trigger {other:?}: use {TRIGGER_NAMES}")),
+        };
+        if let Some(t) = simple {
+            return match (threshold, minutes) {
+                (None, None) => Ok(t),
+                _ => Err(format!("a {name} rule takes no threshold or window")),
+            };
+        }
+        let (Some(n), Some(m)) = (threshold, minutes) else {
+            return Err(format!(
+                "a {name} rule needs a threshold and a window: how many {} within how many minutes",
+                if name == "users" { "users" } else { "events" }
+            ));
+        };
+        if n < 1 {
+            return Err("a threshold is at least 1".into());
+        }
+        if !(1..=MAX_WINDOW_MINUTES).contains(&m) {
+            return Err(format!(
+                "a window is 1 to {MAX_WINDOW_MINUTES} minutes (one day)"
+            ));
+        }
+        Ok(match name {
+            "users" => Trigger::Users {
+                users: n,
+                minutes: m,
+            },
+            _ => Trigger::Frequency {
+                events: n,
+                minutes: m,
+            },
+        })
     }
 
-    /// Whether a domain event is one this trigger fires on.
-    pub fn fires_on(self, what: &IssueEvent) -> bool {
+    /// The threshold and window of a threshold trigger.
+    pub fn threshold(&self) -> Option<(i64, i64)> {
+        match *self {
+            Trigger::Frequency { events, minutes } => Some((events, minutes)),
+            Trigger::Users { users, minutes } => Some((users, minutes)),
+            _ => None,
+        }
+    }
+
+    /// Whether a domain event is one this trigger fires on (threshold triggers fire on counts,
+    /// see [`fire_thresholds`]).
+    pub fn fires_on(&self, what: &IssueEvent) -> bool {
         matches!(
             (self, what),
             (Trigger::NewIssue, IssueEvent::Created)
@@ -127,8 +195,167 @@ impl Trigger {
     }
 }
 
-/// A rule: when `trigger` fires in `project_id`, notify `channels`, at most once per issue per
-/// `cooldown_ms`.
+/// Event levels from the least to the most severe.
+pub const LEVELS: [&str; 5] = ["debug", "info", "warning", "error", "fatal"];
+
+fn level_rank(level: &str) -> Option<usize> {
+    LEVELS.iter().position(|l| *l == level)
+}
+
+/// Which events a rule cares about; every condition set must hold (none set: every event).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filters {
+    /// The event's environment is this.
+    pub environment: Option<String>,
+    /// The event's release is this.
+    pub release: Option<String>,
+    /// The event's level is this or more severe (one of [`LEVELS`]).
+    pub min_level: Option<String>,
+    /// The event carries each of these tag values.
+    pub tags: Vec<(String, String)>,
+}
+
+impl Filters {
+    /// Checks the names in the filters; the error says which is wrong.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(l) = &self.min_level {
+            if level_rank(l).is_none() {
+                return Err(format!(
+                    "unknown level {l:?}: use debug, info, warning, error or fatal"
+                ));
+            }
+        }
+        if self.tags.iter().any(|(k, _)| k.trim().is_empty()) {
+            return Err("a tag filter is key:value with a key".into());
+        }
+        Ok(())
+    }
+
+    /// Parses `key:value` pairs separated by commas (`browser:Chrome 120, region:eu`).
+    pub fn parse_tags(s: &str) -> Result<Vec<(String, String)>, String> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.split_once(':')
+                    .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                    .filter(|(k, _)| !k.is_empty())
+                    .ok_or_else(|| format!("{p:?} is not a tag filter: write key:value"))
+            })
+            .collect()
+    }
+
+    /// Whether an event with these facts passes.
+    pub fn admit(&self, facts: &Facts) -> bool {
+        let tag = |key: &str| facts.tags.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+        let equal =
+            |want: &Option<String>, key: &str| want.as_ref().is_none_or(|w| tag(key) == Some(w));
+        let severe = self.min_level.as_deref().is_none_or(|min| {
+            matches!((level_rank(&facts.level), level_rank(min)), (Some(l), Some(m)) if l >= m)
+        });
+        equal(&self.environment, "environment")
+            && equal(&self.release, "release")
+            && severe
+            && self
+                .tags
+                .iter()
+                .all(|(k, v)| facts.tags.iter().any(|(fk, fv)| fk == k && fv == v))
+    }
+
+    /// The filters as stored.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "environment": self.environment,
+            "release": self.release,
+            "min_level": self.min_level,
+            "tags": self.tags,
+        })
+    }
+
+    /// Reads stored filters; what is missing is no condition.
+    pub fn from_json(v: &serde_json::Value) -> Filters {
+        let text = |key: &str| v[key].as_str().map(str::to_string);
+        Filters {
+            environment: text("environment"),
+            release: text("release"),
+            min_level: text("min_level"),
+            tags: v["tags"]
+                .as_array()
+                .map(|pairs| {
+                    pairs
+                        .iter()
+                        .filter_map(|p| {
+                            Some((p[0].as_str()?.to_string(), p[1].as_str()?.to_string()))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Words for the conditions, empty when there are none.
+    fn describe(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(e) = &self.environment {
+            out.push(format!("environment = {e}"));
+        }
+        if let Some(r) = &self.release {
+            out.push(format!("release = {r}"));
+        }
+        if let Some(l) = &self.min_level {
+            out.push(format!("level ≥ {l}"));
+        }
+        out.extend(self.tags.iter().map(|(k, v)| format!("{k} = {v}")));
+        out
+    }
+}
+
+/// What rule filters look at in the event behind a notification: its level and tags (which
+/// include `environment` and `release`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// `error`, `warning` ...
+    pub level: String,
+    /// Tag values, as the event was digested.
+    pub tags: Vec<(String, String)>,
+}
+
+impl Facts {
+    /// The facts as stored.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({ "level": self.level, "tags": self.tags })
+    }
+
+    /// Reads stored facts, or a stored event's normalized payload (`level`, `tags` as pairs or
+    /// an object, `environment`, `release`); what is missing stays empty.
+    pub fn from_json(v: &serde_json::Value) -> Facts {
+        let mut tags: Vec<(String, String)> = match &v["tags"] {
+            serde_json::Value::Array(pairs) => pairs
+                .iter()
+                .filter_map(|p| Some((p[0].as_str()?.to_string(), p[1].as_str()?.to_string())))
+                .collect(),
+            serde_json::Value::Object(map) => map
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect(),
+            _ => Vec::new(),
+        };
+        for key in ["environment", "release"] {
+            if let Some(value) = v[key].as_str() {
+                if !tags.iter().any(|(k, _)| k == key) {
+                    tags.push((key.to_string(), value.to_string()));
+                }
+            }
+        }
+        Facts {
+            level: v["level"].as_str().unwrap_or_default().to_string(),
+            tags,
+        }
+    }
+}
+
+/// A rule: when `trigger` fires in `project_id` for an event that passes `filters`, notify
+/// `channels`, at most once per issue per `cooldown_ms`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
     /// Id.
@@ -137,12 +364,64 @@ pub struct Rule {
     pub project_id: ProjectId,
     /// What makes it fire.
     pub trigger: Trigger,
+    /// Which events count.
+    pub filters: Filters,
     /// Where its notifications go.
     pub channels: Vec<ChannelId>,
     /// Quiet time per issue after it fired, ms (0: none).
     pub cooldown_ms: i64,
     /// Created, ms.
     pub created_ms: i64,
+}
+
+impl Rule {
+    /// What the rule does, in words: `New issue · environment = production · level ≥ error`.
+    pub fn describe(&self) -> String {
+        let what = match self.trigger {
+            Trigger::NewIssue => "New issue".to_string(),
+            Trigger::Regression => "Regression".to_string(),
+            Trigger::Unignored => "Ignored issue is back".to_string(),
+            Trigger::Frequency { events, minutes } => {
+                format!("{events} or more events in {}", minutes_text(minutes))
+            }
+            Trigger::Users { users, minutes } => {
+                format!("{users} or more users in {}", minutes_text(minutes))
+            }
+        };
+        std::iter::once(what)
+            .chain(self.filters.describe())
+            .collect::<Vec<_>>()
+            .join(" · ")
+    }
+
+    /// Quiet time after firing for an issue: a threshold rule stays quiet at least for its
+    /// window, so one spike is one notification.
+    pub fn quiet_ms(&self) -> i64 {
+        let window = self.trigger.threshold().map_or(0, |(_, m)| m * 60_000);
+        self.cooldown_ms.max(window)
+    }
+}
+
+fn minutes_text(minutes: i64) -> String {
+    match minutes {
+        1 => "1 minute".into(),
+        m if m % 60 == 0 && m > 60 => format!("{} hours", m / 60),
+        60 => "1 hour".into(),
+        m => format!("{m} minutes"),
+    }
+}
+
+/// What a new rule is made of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleSpec {
+    /// What makes it fire.
+    pub trigger: Trigger,
+    /// Which events count.
+    pub filters: Filters,
+    /// Where its notifications go (channels of the same project).
+    pub channels: Vec<ChannelId>,
+    /// Quiet time per issue after it fired, ms.
+    pub cooldown_ms: i64,
 }
 
 /// A notification to write to the outbox: one rule, one event, one channel.
@@ -227,8 +506,8 @@ pub fn retry_delay_ms(attempts: u32) -> i64 {
 }
 
 /// What to send for one batch of domain events: for each event, each rule of its project that
-/// fires on it and whose cooldown for the issue has run out, one notification per channel.
-/// `last_fired(rule, issue)` says when a rule last fired for an issue.
+/// fires on it, admits its facts, and whose quiet time for the issue has run out, one
+/// notification per channel. `last_fired(rule, issue)` says when a rule last fired for an issue.
 pub fn fire(
     events: &[RecordedEvent],
     rules: &[Rule],
@@ -238,17 +517,16 @@ pub fn fire(
     // Firings of this batch count for the cooldown too.
     let mut fired: Vec<(RuleId, IssueId, i64)> = Vec::new();
     for e in events {
-        for rule in rules
-            .iter()
-            .filter(|r| r.project_id == e.project_id && r.trigger.fires_on(&e.what))
-        {
+        for rule in rules.iter().filter(|r| {
+            r.project_id == e.project_id && r.trigger.fires_on(&e.what) && r.filters.admit(&e.facts)
+        }) {
             let previous = fired
                 .iter()
                 .filter(|(r, i, _)| *r == rule.id && *i == e.issue_id)
                 .map(|(_, _, at)| *at)
                 .max()
                 .or_else(|| last_fired(rule.id, e.issue_id));
-            if previous.is_some_and(|at| e.created_ms < at + rule.cooldown_ms) {
+            if previous.is_some_and(|at| e.created_ms < at + rule.quiet_ms()) {
                 continue;
             }
             fired.push((rule.id, e.issue_id, e.created_ms));
@@ -265,6 +543,55 @@ pub fn fire(
     out
 }
 
+/// An issue over a threshold rule's count within its window, with the facts of its newest event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OverThreshold {
+    /// The issue.
+    pub issue_id: IssueId,
+    /// Events (or distinct users) within the window.
+    pub count: i64,
+    /// What the issue's newest stored event says (for the rule's filters).
+    pub facts: Facts,
+}
+
+/// What to send for a threshold rule at `now_ms`: each issue over it whose newest event passes
+/// the filters and that the rule has not fired for within its quiet time. Notifications about
+/// counts come from no domain event: their `event_id` is 0.
+pub fn fire_thresholds(
+    rule: &Rule,
+    over: &[OverThreshold],
+    now_ms: i64,
+    last_fired: impl Fn(RuleId, IssueId) -> Option<i64>,
+) -> Vec<NewAlert> {
+    let Some((_, minutes)) = rule.trigger.threshold() else {
+        return Vec::new();
+    };
+    over.iter()
+        .filter(|o| rule.filters.admit(&o.facts))
+        .filter(|o| last_fired(rule.id, o.issue_id).is_none_or(|at| now_ms >= at + rule.quiet_ms()))
+        .flat_map(|o| {
+            let what = match rule.trigger {
+                Trigger::Users { .. } => IssueEvent::ManyUsers {
+                    users: o.count,
+                    minutes,
+                },
+                _ => IssueEvent::Frequent {
+                    events: o.count,
+                    minutes,
+                },
+            };
+            rule.channels.iter().map(move |channel_id| NewAlert {
+                rule_id: rule.id,
+                channel_id: *channel_id,
+                project_id: rule.project_id,
+                issue_id: o.issue_id,
+                event_id: 0,
+                what: what.clone(),
+            })
+        })
+        .collect()
+}
+
 /// Orders a storm digest's issues the worst first: the most events, then the most users.
 pub fn worst_first(items: &mut [(&Alert, super::Issue)]) {
     items.sort_by_key(|(_, i)| std::cmp::Reverse((i.times_seen, i.user_count)));
@@ -278,6 +605,12 @@ pub fn headline(what: &IssueEvent) -> String {
         IssueEvent::Regressed { release: None } => "Regression".into(),
         IssueEvent::Unignored => "Ignored issue is back".into(),
         IssueEvent::PassedCount(n) => format!("Issue passed {n} events"),
+        IssueEvent::Frequent { events, minutes } => {
+            format!("{events} events in {}", minutes_text(*minutes))
+        }
+        IssueEvent::ManyUsers { users, minutes } => {
+            format!("{users} users in {}", minutes_text(*minutes))
+        }
     }
 }
 
@@ -291,6 +624,10 @@ mod tests {
             project_id: ProjectId(1),
             issue_id: IssueId(issue),
             what,
+            facts: Facts {
+                level: "error".into(),
+                tags: vec![("environment".into(), "production".into())],
+            },
             created_ms: at,
         }
     }
@@ -300,6 +637,7 @@ mod tests {
             id: RuleId(id),
             project_id: ProjectId(1),
             trigger,
+            filters: Filters::default(),
             channels: vec![ChannelId(10), ChannelId(11)],
             cooldown_ms,
             created_ms: 0,
@@ -398,12 +736,31 @@ mod tests {
 
     #[test]
     fn names_read_back() {
-        for t in Trigger::ALL {
-            assert_eq!(Trigger::parse(t.as_str()), Ok(t));
+        for t in [Trigger::NewIssue, Trigger::Regression, Trigger::Unignored] {
+            assert_eq!(Trigger::from_parts(t.as_str(), None, None), Ok(t));
         }
-        assert!(Trigger::parse("sometimes")
+        for t in [
+            Trigger::Frequency {
+                events: 100,
+                minutes: 5,
+            },
+            Trigger::Users {
+                users: 10,
+                minutes: 60,
+            },
+        ] {
+            let (n, m) = t.threshold().unwrap();
+            assert_eq!(Trigger::from_parts(t.as_str(), Some(n), Some(m)), Ok(t));
+        }
+        assert!(Trigger::from_parts("sometimes", None, None)
             .unwrap_err()
             .contains("new-issue"));
+        assert!(Trigger::from_parts("frequency", Some(5), None)
+            .unwrap_err()
+            .contains("window"));
+        assert!(Trigger::from_parts("users", Some(5), Some(1441)).is_err());
+        assert!(Trigger::from_parts("users", Some(0), Some(5)).is_err());
+        assert!(Trigger::from_parts("new-issue", Some(5), None).is_err());
         assert_eq!(ChannelKind::parse("webhook"), Ok(ChannelKind::Webhook));
         for kind in [
             "webhook",
@@ -421,5 +778,150 @@ mod tests {
         for s in [AlertState::Pending, AlertState::Sent, AlertState::Failed] {
             assert_eq!(AlertState::parse(s.as_str()), Some(s));
         }
+    }
+
+    #[test]
+    fn filters_admit_events_by_environment_release_level_and_tags() {
+        let facts = Facts {
+            level: "warning".into(),
+            tags: vec![
+                ("environment".into(), "production".into()),
+                ("release".into(), "web@2".into()),
+                ("region".into(), "eu".into()),
+            ],
+        };
+        let admits = |f: Filters| f.admit(&facts);
+        assert!(admits(Filters::default()));
+        assert!(admits(Filters {
+            environment: Some("production".into()),
+            release: Some("web@2".into()),
+            min_level: Some("warning".into()),
+            tags: vec![("region".into(), "eu".into())],
+        }));
+        assert!(!admits(Filters {
+            environment: Some("staging".into()),
+            ..Filters::default()
+        }));
+        assert!(!admits(Filters {
+            min_level: Some("error".into()),
+            ..Filters::default()
+        }));
+        assert!(admits(Filters {
+            min_level: Some("info".into()),
+            ..Filters::default()
+        }));
+        assert!(!admits(Filters {
+            tags: vec![("region".into(), "us".into())],
+            ..Filters::default()
+        }));
+        assert!(!admits(Filters {
+            release: Some("web@1".into()),
+            ..Filters::default()
+        }));
+        // An event without an environment fails an environment filter.
+        assert!(!Filters {
+            environment: Some("production".into()),
+            ..Filters::default()
+        }
+        .admit(&Facts::default()));
+        assert!(Filters {
+            min_level: Some("loud".into()),
+            ..Filters::default()
+        }
+        .check()
+        .is_err());
+        assert_eq!(
+            Filters::parse_tags("region:eu, browser: Chrome 120"),
+            Ok(vec![
+                ("region".into(), "eu".into()),
+                ("browser".into(), "Chrome 120".into())
+            ])
+        );
+        assert!(Filters::parse_tags("region").is_err());
+        let f = Filters {
+            environment: Some("production".into()),
+            release: None,
+            min_level: Some("error".into()),
+            tags: vec![("a".into(), "b".into())],
+        };
+        assert_eq!(Filters::from_json(&f.to_json()), f);
+    }
+
+    #[test]
+    fn a_rule_skips_events_its_filters_refuse() {
+        let mut r = rule(1, Trigger::NewIssue, 0);
+        r.filters.environment = Some("staging".into());
+        assert!(fire(&[event(1, 7, IssueEvent::Created, 0)], &[r], |_, _| None).is_empty());
+    }
+
+    #[test]
+    fn facts_read_stored_payloads_and_stored_facts() {
+        let payload = serde_json::json!({
+            "level": "fatal", "environment": "prod", "release": "r1",
+            "tags": [["zone", "eu"], ["release", "r1"]],
+        });
+        let f = Facts::from_json(&payload);
+        assert_eq!(f.level, "fatal");
+        assert!(f.tags.contains(&("environment".into(), "prod".into())));
+        assert_eq!(f.tags.iter().filter(|(k, _)| k == "release").count(), 1);
+        assert_eq!(Facts::from_json(&f.to_json()), f);
+    }
+
+    #[test]
+    fn threshold_rules_fire_once_per_window_for_each_issue_over_them() {
+        let r = rule(
+            1,
+            Trigger::Frequency {
+                events: 100,
+                minutes: 5,
+            },
+            0,
+        );
+        assert_eq!(r.quiet_ms(), 300_000, "quiet at least for the window");
+        assert_eq!(r.describe(), "100 or more events in 5 minutes");
+        let over = [
+            OverThreshold {
+                issue_id: IssueId(7),
+                count: 120,
+                facts: Facts::default(),
+            },
+            OverThreshold {
+                issue_id: IssueId(8),
+                count: 100,
+                facts: Facts::default(),
+            },
+        ];
+        // Issue 8 fired two minutes ago: still quiet.
+        let out = fire_thresholds(&r, &over, 1_000_000, |_, i| {
+            (i == IssueId(8)).then_some(880_000)
+        });
+        assert_eq!(out.len(), 2, "issue 7 to both channels");
+        assert_eq!(
+            out[0].what,
+            IssueEvent::Frequent {
+                events: 120,
+                minutes: 5
+            }
+        );
+        assert_eq!(out[0].event_id, 0);
+        let mut users = rule(
+            2,
+            Trigger::Users {
+                users: 10,
+                minutes: 60,
+            },
+            2 * 3_600_000,
+        );
+        assert_eq!(users.quiet_ms(), 2 * 3_600_000, "a longer cooldown wins");
+        users.filters.min_level = Some("error".into());
+        assert_eq!(
+            users.describe(),
+            "10 or more users in 1 hour · level ≥ error"
+        );
+        assert!(
+            fire_thresholds(&users, &over, 0, |_, _| None).is_empty(),
+            "no facts, no level"
+        );
+        assert!(fire_thresholds(&rule(3, Trigger::NewIssue, 0), &over, 0, |_, _| None).is_empty());
     }
 }

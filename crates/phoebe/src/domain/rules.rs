@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::{DigestBatch, DigestedEvent, IssueId, IssueStatus, ProjectId, UsageCounts};
 
 const HOUR_MS: i64 = 3_600_000;
+const MINUTE_MS: i64 = 60_000;
 
 /// Ordinary events one batch evicts from one issue at most, so a lowered bound drains over
 /// several batches instead of one huge delete holding the writer.
@@ -147,6 +148,8 @@ pub struct IssueDelta<'a> {
     pub reopen: Option<Reopen>,
     /// The oldest ordinary events to delete, over the issue's `latest` bound.
     pub evict: i64,
+    /// Index in `batch.events` of the batch's newest event of the issue.
+    pub newest_event: usize,
 }
 
 /// One counter row's delta: tag value counts of an issue.
@@ -189,6 +192,21 @@ pub enum IssueEvent {
     Unignored,
     /// The issue's event count passed this milestone (10, 100, 1000 ...).
     PassedCount(i64),
+    /// A frequency rule saw this many events of the issue within `minutes` (alerts only:
+    /// counted by the alert thread, never recorded by a batch).
+    Frequent {
+        /// Events in the window.
+        events: i64,
+        /// The window.
+        minutes: i64,
+    },
+    /// A users rule saw this many distinct users meet the issue within `minutes` (alerts only).
+    ManyUsers {
+        /// Distinct users in the window.
+        users: i64,
+        /// The window.
+        minutes: i64,
+    },
 }
 
 impl IssueEvent {
@@ -199,6 +217,8 @@ impl IssueEvent {
             IssueEvent::Regressed { .. } => "issue.regressed",
             IssueEvent::Unignored => "issue.unignored",
             IssueEvent::PassedCount(_) => "issue.passed_count",
+            IssueEvent::Frequent { .. } => "issue.frequent",
+            IssueEvent::ManyUsers { .. } => "issue.many_users",
         }
     }
 
@@ -207,6 +227,12 @@ impl IssueEvent {
         match self {
             IssueEvent::Regressed { release } => serde_json::json!({ "release": release }),
             IssueEvent::PassedCount(n) => serde_json::json!({ "count": n }),
+            IssueEvent::Frequent { events, minutes } => {
+                serde_json::json!({ "count": events, "minutes": minutes })
+            }
+            IssueEvent::ManyUsers { users, minutes } => {
+                serde_json::json!({ "count": users, "minutes": minutes })
+            }
             IssueEvent::Created | IssueEvent::Unignored => serde_json::json!({}),
         }
     }
@@ -220,6 +246,14 @@ impl IssueEvent {
             },
             "issue.unignored" => IssueEvent::Unignored,
             "issue.passed_count" => IssueEvent::PassedCount(data["count"].as_i64()?),
+            "issue.frequent" => IssueEvent::Frequent {
+                events: data["count"].as_i64()?,
+                minutes: data["minutes"].as_i64()?,
+            },
+            "issue.many_users" => IssueEvent::ManyUsers {
+                users: data["count"].as_i64()?,
+                minutes: data["minutes"].as_i64()?,
+            },
             _ => return None,
         })
     }
@@ -236,6 +270,8 @@ pub struct RecordedEvent {
     pub issue_id: IssueId,
     /// What happened.
     pub what: IssueEvent,
+    /// The level and tags of the event that caused it, for rule filters.
+    pub facts: super::alerts::Facts,
     /// When the batch was written, ms.
     pub created_ms: i64,
 }
@@ -243,13 +279,16 @@ pub struct RecordedEvent {
 /// A domain event: recorded in the same transaction as the batch that caused it, so it is
 /// neither lost by a crash nor recorded twice by a replay.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DomainEvent<I = IssueRef> {
+pub struct DomainEvent {
     /// Project of the issue.
     pub project_id: ProjectId,
     /// The issue.
-    pub issue: I,
+    pub issue: IssueRef,
     /// What happened.
     pub what: IssueEvent,
+    /// Index in `batch.events` of the event that caused it (the newest of its issue in the
+    /// batch, for all but [`IssueEvent::Created`]): its facts are recorded for rule filters.
+    pub event: usize,
 }
 
 /// Everything a batch changes; the backend writes it and nothing else.
@@ -263,6 +302,8 @@ pub struct Plan<'a> {
     pub issues: Vec<IssueDelta<'a>>,
     /// Hourly counts: (issue, hour start ms, events).
     pub hourly: Vec<(IssueRef, i64, i64)>,
+    /// Counts per minute of receipt, for frequency alerts: (issue, minute start ms, events).
+    pub minutely: Vec<(IssueRef, i64, i64)>,
     /// Tag value counts (`user` included).
     pub tags: Vec<TagDelta<'a>>,
     /// Releases seen.
@@ -285,6 +326,7 @@ pub fn plan<'a>(batch: &'a DigestBatch, known: &Known<'a>, now_ms: i64) -> Plan<
     let mut counted: HashMap<IssueRef, i64> = HashMap::new();
     let mut this_batch: HashSet<(ProjectId, Uuid)> = HashSet::with_capacity(batch.events.len());
     let mut hourly: HashMap<(IssueRef, i64), i64> = HashMap::new();
+    let mut minutely: HashMap<(IssueRef, i64), i64> = HashMap::new();
     let mut tags: HashMap<(IssueRef, &str, &str), Seen> = HashMap::new();
     let mut releases: HashMap<(ProjectId, &str), (Seen, i64)> = HashMap::new();
     let mut usage: HashMap<(ProjectId, i64), UsageCounts> = HashMap::new();
@@ -323,7 +365,7 @@ pub fn plan<'a>(batch: &'a DigestBatch, known: &Known<'a>, now_ms: i64) -> Plan<
             issue,
             pin,
         });
-        count_event(&mut plan, &mut delta_of, issue, ev, pin);
+        count_event(&mut plan, &mut delta_of, issue, index, ev, pin);
         let ts = ev.timestamp_ms;
         usage
             .entry((ev.project_id, ev.received_ms.div_euclid(HOUR_MS) * HOUR_MS))
@@ -331,6 +373,9 @@ pub fn plan<'a>(batch: &'a DigestBatch, known: &Known<'a>, now_ms: i64) -> Plan<
             .stored += 1;
         *hourly
             .entry((issue, ts.div_euclid(HOUR_MS) * HOUR_MS))
+            .or_default() += 1;
+        *minutely
+            .entry((issue, ev.received_ms.div_euclid(MINUTE_MS) * MINUTE_MS))
             .or_default() += 1;
         if let Some(r) = ev.release.as_deref() {
             releases
@@ -364,6 +409,7 @@ pub fn plan<'a>(batch: &'a DigestBatch, known: &Known<'a>, now_ms: i64) -> Plan<
         );
     }
     plan.hourly = hourly.into_iter().map(|((i, h), n)| (i, h, n)).collect();
+    plan.minutely = minutely.into_iter().map(|((i, m), n)| (i, m, n)).collect();
     plan.tags = tags
         .into_iter()
         .map(|((issue, key, value), seen)| TagDelta {
@@ -406,6 +452,7 @@ fn open_issue<'a>(
         project_id: ev.project_id,
         issue: r,
         what: IssueEvent::Created,
+        event: index,
     });
     if let Some(release) = ev.release.as_deref() {
         releases
@@ -421,6 +468,7 @@ fn count_event<'a>(
     plan: &mut Plan<'a>,
     delta_of: &mut HashMap<IssueRef, usize>,
     issue: IssueRef,
+    index: usize,
     ev: &'a DigestedEvent,
     pin: i64,
 ) {
@@ -437,11 +485,13 @@ fn count_event<'a>(
             unpinned: 0,
             reopen: None,
             evict: 0,
+            newest_event: index,
         });
         plan.issues.len() - 1
     });
     let d = &mut plan.issues[at];
     if ts >= d.seen.last_ms {
+        d.newest_event = index;
         d.last_level = ev.level;
         d.last_release = ev.release.as_deref().or(d.last_release);
     }
@@ -475,11 +525,13 @@ fn decide(
                 what: IssueEvent::Regressed {
                     release: d.last_release.map(str::to_string),
                 },
+                event: d.newest_event,
             }),
             Some(Reopen::Unignored) => events.push(DomainEvent {
                 project_id: d.project_id,
                 issue: d.issue,
                 what: IssueEvent::Unignored,
+                event: d.newest_event,
             }),
             None => {}
         }
@@ -489,6 +541,7 @@ fn decide(
             project_id: d.project_id,
             issue: d.issue,
             what: IssueEvent::PassedCount(m),
+            event: d.newest_event,
         });
     }
     let unpinned = unpinned_before + d.unpinned;

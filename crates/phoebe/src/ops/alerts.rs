@@ -82,29 +82,22 @@ impl Ops {
         Ok(self.store.delete_channel(id)?)
     }
 
-    /// Adds a rule to a project: when `trigger` fires, notify `channels` (of the same project),
-    /// at most once per issue per `cooldown_ms`.
-    pub fn add_rule(
-        &self,
-        project: &str,
-        trigger: Trigger,
-        channels: &[ChannelId],
-        cooldown_ms: i64,
-    ) -> OpsResult<Rule> {
+    /// Adds a rule to a project: when its trigger fires for an event its filters admit,
+    /// notify its channels (of the same project), at most once per issue per cooldown.
+    pub fn add_rule(&self, project: &str, spec: RuleSpec) -> OpsResult<Rule> {
         self.allow(Permission::ManageProjects)?;
         let project = self.find_project(project)?;
-        if channels.is_empty() {
+        if spec.channels.is_empty() {
             return Err(OpsError::Invalid(
                 "a rule needs at least one channel: add one with `phoebe alerts channel add`"
                     .into(),
             ));
         }
-        if !(0..=super::MAX_PERIOD_MS).contains(&cooldown_ms) {
+        if !(0..=super::MAX_PERIOD_MS).contains(&spec.cooldown_ms) {
             return Err(OpsError::Invalid("a cooldown is at most 90 days".into()));
         }
-        Ok(self
-            .store
-            .create_rule(project.id, trigger, channels, cooldown_ms)?)
+        spec.filters.check().map_err(OpsError::Invalid)?;
+        Ok(self.store.create_rule(project.id, &spec)?)
     }
 
     /// Rules, of one project (slug or id) or all.

@@ -754,13 +754,17 @@ fn alerts_are_queued_once_per_domain_event_and_their_delivery_is_recorded() {
                 None,
             )
             .unwrap();
+        let spec = |channel: ChannelId| RuleSpec {
+            trigger: Trigger::NewIssue,
+            filters: Filters::default(),
+            channels: vec![channel],
+            cooldown_ms: 0,
+        };
         assert!(matches!(
-            s.create_rule(p.id, Trigger::NewIssue, &[foreign.id], 0),
+            s.create_rule(p.id, &spec(foreign.id)),
             Err(StoreError::Invalid(_))
         ));
-        let rule = s
-            .create_rule(p.id, Trigger::NewIssue, &[hook.id], 0)
-            .unwrap();
+        let rule = s.create_rule(p.id, &spec(hook.id)).unwrap();
         assert_eq!(s.rules(Some(p.id)).unwrap(), vec![rule.clone()]);
         assert_eq!(s.channel(hook.id).unwrap().secret.as_deref(), Some("k"));
 
@@ -814,5 +818,73 @@ fn alerts_are_queued_once_per_domain_event_and_their_delivery_is_recorded() {
             s.delete_rule(rule.id),
             Err(StoreError::NotFound(_))
         ));
+    });
+}
+
+#[test]
+fn rules_keep_their_thresholds_and_filters_and_domain_events_their_facts() {
+    use crate::domain::alerts::*;
+    on_each_backend(|s, p| {
+        let hook = s
+            .create_channel(
+                p.id,
+                ChannelKind::Webhook,
+                "h",
+                "https://example.com/h",
+                None,
+            )
+            .unwrap();
+        let spec = RuleSpec {
+            trigger: Trigger::Frequency {
+                events: 3,
+                minutes: 5,
+            },
+            filters: Filters {
+                environment: Some("production".into()),
+                release: None,
+                min_level: Some("error".into()),
+                tags: vec![("region".into(), "eu".into())],
+            },
+            channels: vec![hook.id],
+            cooldown_ms: 0,
+        };
+        let rule = s.create_rule(p.id, &spec).unwrap();
+        assert_eq!((rule.trigger, &rule.filters), (spec.trigger, &spec.filters));
+        assert_eq!(s.rules(Some(p.id)).unwrap(), vec![rule]);
+
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut e = event(p, "a", now, "u1", "1.0");
+        e.tags.push(("environment".into(), "production".into()));
+        digest(s, vec![e]);
+        let recorded = s.domain_events(0, 10).unwrap();
+        assert_eq!(recorded[0].facts.level, "error");
+        assert!(recorded[0]
+            .facts
+            .tags
+            .contains(&("environment".into(), "production".into())));
+
+        // Three more events from two more users, a minute apart.
+        digest(
+            s,
+            vec![
+                event(p, "a", now - 60_000, "u2", "1.0"),
+                event(p, "a", now, "u3", "1.0"),
+                event(p, "b", now, "u1", "1.0"),
+            ],
+        );
+        let a = issue_of(s, p, "a");
+        let since = now - 5 * 60_000;
+        assert_eq!(s.frequent_issues(p.id, since, 3).unwrap(), vec![(a.id, 3)]);
+        assert!(s.frequent_issues(p.id, since, 4).unwrap().is_empty());
+        assert!(s.frequent_issues(p.id, now + 60_000, 1).unwrap().is_empty());
+        assert_eq!(
+            s.widely_seen_issues(p.id, since, 3).unwrap(),
+            vec![(a.id, 3)]
+        );
+        // u2's only event is two minutes old.
+        assert!(s
+            .widely_seen_issues(p.id, now - 30_000, 3)
+            .unwrap()
+            .is_empty());
     });
 }

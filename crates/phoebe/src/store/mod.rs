@@ -338,20 +338,30 @@ pub trait AlertStore: Send + Sync + 'static {
     fn channel(&self, id: ChannelId) -> StoreResult<Channel>;
     /// Removes a channel; rules stop naming it.
     fn delete_channel(&self, id: ChannelId) -> StoreResult<()>;
-    /// Adds a rule.
-    fn create_rule(
-        &self,
-        project_id: ProjectId,
-        trigger: Trigger,
-        channels: &[ChannelId],
-        cooldown_ms: i64,
-    ) -> StoreResult<Rule>;
+    /// Adds a rule; its channels must belong to its project.
+    fn create_rule(&self, project_id: ProjectId, spec: &RuleSpec) -> StoreResult<Rule>;
     /// Rules, of one project or all, in creation order.
     fn rules(&self, project_id: Option<ProjectId>) -> StoreResult<Vec<Rule>>;
     /// Removes a rule.
     fn delete_rule(&self, id: RuleId) -> StoreResult<()>;
     /// The last domain event already turned into notifications.
     fn alerts_cursor(&self) -> StoreResult<i64>;
+    /// Issues of a project with at least `threshold` events received since `since_ms`, with
+    /// their counts, the most first.
+    fn frequent_issues(
+        &self,
+        project_id: ProjectId,
+        since_ms: i64,
+        threshold: i64,
+    ) -> StoreResult<Vec<(IssueId, i64)>>;
+    /// Issues of a project that at least `threshold` distinct users met since `since_ms`, with
+    /// their counts, the most first.
+    fn widely_seen_issues(
+        &self,
+        project_id: ProjectId,
+        since_ms: i64,
+        threshold: i64,
+    ) -> StoreResult<Vec<(IssueId, i64)>>;
     /// When `rule` last fired for `issue`, ms.
     fn last_fired(&self, rule: RuleId, issue: IssueId) -> StoreResult<Option<i64>>;
     /// Writes notifications due at `now_ms` and moves the cursor to `cursor`, in one transaction.

@@ -11,21 +11,21 @@ use crate::util::*;
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
-struct Received {
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+pub(crate) struct Received {
+    pub(crate) path: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
 }
 
 /// A webhook receiver on a loopback port: answers each request with the next scripted status
-/// (200 once the script is used up) and keeps what it got.
-struct Receiver {
-    url: String,
-    got: Arc<Mutex<Vec<Received>>>,
+/// (200 once the script is used up) and keeps what it got. `browser.rs` uses it too.
+pub(crate) struct Receiver {
+    pub(crate) url: String,
+    pub(crate) got: Arc<Mutex<Vec<Received>>>,
 }
 
 impl Receiver {
-    fn start(script: Vec<u16>) -> Receiver {
+    pub(crate) fn start(script: Vec<u16>) -> Receiver {
         Receiver::start_on(TcpListener::bind("127.0.0.1:0").unwrap(), script)
     }
 
@@ -74,7 +74,7 @@ impl Receiver {
     }
 
     /// Waits until `n` requests arrived (or `wait` passed); returns them.
-    fn wait_for(&self, n: usize, wait: Duration) -> Vec<Received> {
+    pub(crate) fn wait_for(&self, n: usize, wait: Duration) -> Vec<Received> {
         let until = Instant::now() + wait;
         loop {
             let got = self.got.lock().unwrap().clone();
@@ -842,4 +842,122 @@ fn the_api_manages_rules_and_channels_and_shows_what_was_sent() {
     assert_eq!(delete(&format!("/alert-channels/{channel_id}/")), 204);
     let (_, channels) = server.api_get(&token, "/api/0/projects/phoebe/default/alert-channels/");
     assert_eq!(channels, serde_json::json!([]));
+}
+
+#[test]
+fn frequency_and_user_count_rules_fire_once_per_window_for_the_events_their_filters_admit() {
+    let (_tmp, server) = server_allowing_loopback_channels();
+    let busy = Receiver::start(vec![]);
+    let widely = Receiver::start(vec![]);
+    let add_channel = |url: &str| {
+        let id = cli_ok(
+            &server,
+            &["alerts", "channel", "add", "default", "webhook", url],
+        );
+        id.trim().to_string()
+    };
+    let (busy_channel, widely_channel) = (add_channel(&busy.url), add_channel(&widely.url));
+    let rule = cli_ok(
+        &server,
+        &[
+            "alerts",
+            "rule",
+            "add",
+            "default",
+            "--on",
+            "frequency",
+            "--threshold",
+            "5",
+            "--window",
+            "5m",
+            "--environment",
+            "production",
+            "--level",
+            "error",
+            "--channel",
+            &busy_channel,
+        ],
+    );
+    assert!(rule.trim().parse::<i64>().is_ok(), "{rule}");
+    cli_ok(
+        &server,
+        &[
+            "alerts",
+            "rule",
+            "add",
+            "default",
+            "--on",
+            "users",
+            "--threshold",
+            "3",
+            "--window",
+            "1h",
+            "--channel",
+            &widely_channel,
+        ],
+    );
+    let (code, _, err) = phoebe(
+        &server.data_dir,
+        &[
+            "alerts",
+            "rule",
+            "add",
+            "default",
+            "--on",
+            "frequency",
+            "--channel",
+            &busy_channel,
+        ],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("threshold and a window"), "{err}");
+    let rules = cli_ok(&server, &["alerts", "rule", "list"]);
+    assert!(
+        rules.contains("5 or more events in 5 minutes · environment = production · level ≥ error"),
+        "{rules}"
+    );
+
+    let send = |ty: &str, environment: &str, user: &str| {
+        let mut e = error_event(ty, "boom");
+        e["environment"] = environment.into();
+        e["user"] = serde_json::json!({ "id": user });
+        assert_eq!(post_envelope(&server, &envelope(&e)).0, 200);
+    };
+    // Busy in production, from one user; as busy in staging; quiet but met by three users.
+    for _ in 0..6 {
+        send("Busy", "production", "u1");
+        send("Staging", "staging", "u1");
+    }
+    for user in ["u1", "u2", "u3"] {
+        send("Widely", "production", user);
+    }
+    server.wait_digested(15);
+
+    let got = busy.wait_for(1, Duration::from_secs(15));
+    assert_eq!(got.len(), 1, "one notification for the busy issue");
+    let body: serde_json::Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(body["action"], "frequent");
+    assert_eq!(body["count"], 6);
+    assert_eq!(body["windowMinutes"], 5);
+    assert_eq!(body["data"]["issue"]["title"], "Busy: boom");
+
+    let got = widely.wait_for(1, Duration::from_secs(15));
+    let titles: Vec<String> = got
+        .iter()
+        .map(|r| {
+            let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            assert_eq!(body["action"], "many_users");
+            body["data"]["issue"]["title"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(titles, ["Widely: boom"]);
+
+    // Still over the threshold, but within the window it already fired for: quiet.
+    for _ in 0..5 {
+        send("Busy", "production", "u1");
+    }
+    server.wait_digested(20);
+    std::thread::sleep(Duration::from_secs(7));
+    assert_eq!(busy.got.lock().unwrap().len(), 1, "once per window");
+    assert_eq!(widely.got.lock().unwrap().len(), 1);
 }

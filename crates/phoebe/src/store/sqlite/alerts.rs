@@ -95,15 +95,22 @@ pub fn delete_channel(c: &mut Connection, id: ChannelId) -> StoreResult<()> {
     Ok(())
 }
 
+const RULE_COLUMNS: &str =
+    "id, project_id, trigger, channels, cooldown_ms, created_ms, threshold, window_minutes, filters";
+
 fn rule_row(r: &Row) -> rusqlite::Result<Rule> {
     let trigger: String = r.get(2)?;
     let channels: String = r.get(3)?;
+    let filters: String = r.get(8)?;
     Ok(Rule {
         id: RuleId(r.get(0)?),
         project_id: r.get(1)?,
-        trigger: Trigger::parse(&trigger).map_err(|e| {
+        trigger: Trigger::from_parts(&trigger, r.get(6)?, r.get(7)?).map_err(|e| {
             rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, e.into())
         })?,
+        filters: serde_json::from_str(&filters)
+            .map(|v| Filters::from_json(&v))
+            .unwrap_or_default(),
         channels: serde_json::from_str::<Vec<i64>>(&channels)
             .unwrap_or_default()
             .into_iter()
@@ -114,47 +121,92 @@ fn rule_row(r: &Row) -> rusqlite::Result<Rule> {
     })
 }
 
-pub fn create_rule(
-    c: &Connection,
-    project_id: ProjectId,
-    trigger: Trigger,
-    channel_ids: &[ChannelId],
-    cooldown_ms: i64,
-) -> StoreResult<Rule> {
+pub fn create_rule(c: &Connection, project_id: ProjectId, spec: &RuleSpec) -> StoreResult<Rule> {
     super::admin::project(c, project_id)?;
-    for id in channel_ids {
+    for id in &spec.channels {
         if channel(c, *id)?.project_id != project_id {
             return Err(StoreError::Invalid(format!(
                 "channel {id} belongs to another project; a rule notifies its own project's channels"
             )));
         }
     }
-    let ids: Vec<i64> = channel_ids.iter().map(|c| c.0).collect();
+    let ids: Vec<i64> = spec.channels.iter().map(|c| c.0).collect();
+    let (threshold, window) = spec.trigger.threshold().unzip();
     c.execute(
-        "INSERT INTO alert_rules (project_id, trigger, channels, cooldown_ms, created_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO alert_rules (project_id, trigger, channels, cooldown_ms, created_ms,
+            threshold, window_minutes, filters) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             project_id,
-            trigger.as_str(),
+            spec.trigger.as_str(),
             serde_json::to_string(&ids).unwrap_or_default(),
-            cooldown_ms,
-            super::now_ms()
+            spec.cooldown_ms,
+            super::now_ms(),
+            threshold,
+            window,
+            spec.filters.to_json().to_string(),
         ],
     )?;
     let id = c.last_insert_rowid();
     Ok(c.query_row(
-        "SELECT id, project_id, trigger, channels, cooldown_ms, created_ms FROM alert_rules WHERE id = ?1",
+        &format!("SELECT {RULE_COLUMNS} FROM alert_rules WHERE id = ?1"),
         [id],
         rule_row,
     )?)
 }
 
 pub fn rules(c: &Connection, project_id: Option<ProjectId>) -> StoreResult<Vec<Rule>> {
-    let mut st = c.prepare_cached(
-        "SELECT id, project_id, trigger, channels, cooldown_ms, created_ms FROM alert_rules
-         WHERE ?1 IS NULL OR project_id = ?1 ORDER BY id",
-    )?;
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {RULE_COLUMNS} FROM alert_rules WHERE ?1 IS NULL OR project_id = ?1 ORDER BY id"
+    ))?;
     let rows = st.query_map([project_id], rule_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Issues of a project with at least `threshold` events received since `since_ms`.
+pub fn frequent_issues(
+    c: &Connection,
+    project_id: ProjectId,
+    since_ms: i64,
+    threshold: i64,
+) -> StoreResult<Vec<(IssueId, i64)>> {
+    counts_over(
+        c,
+        "SELECT m.issue_id, sum(m.count) AS n FROM issue_minutes m
+         JOIN issues i ON i.id = m.issue_id
+         WHERE m.minute_ms >= ?2 AND i.project_id = ?1
+         GROUP BY m.issue_id HAVING n >= ?3 ORDER BY n DESC",
+        (project_id, since_ms, threshold),
+    )
+}
+
+/// Issues of a project that at least `threshold` distinct users met since `since_ms` (by the
+/// time of each user's latest event).
+pub fn widely_seen_issues(
+    c: &Connection,
+    project_id: ProjectId,
+    since_ms: i64,
+    threshold: i64,
+) -> StoreResult<Vec<(IssueId, i64)>> {
+    counts_over(
+        c,
+        "SELECT t.issue_id, count(*) AS n FROM issues i
+         JOIN issue_tags t ON t.issue_id = i.id AND t.key = 'user'
+         WHERE i.project_id = ?1 AND i.last_seen_ms >= ?2 AND t.last_seen_ms >= ?2
+         GROUP BY t.issue_id HAVING n >= ?3 ORDER BY n DESC",
+        (project_id, since_ms, threshold),
+    )
+}
+
+/// Runs a query for (issue, count) rows with (project, since, threshold) as its parameters.
+fn counts_over(
+    c: &Connection,
+    sql: &str,
+    args: (ProjectId, i64, i64),
+) -> StoreResult<Vec<(IssueId, i64)>> {
+    let mut st = c.prepare_cached(sql)?;
+    let rows = st.query_map(params![args.0, args.1, args.2], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

@@ -7,6 +7,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
+use crate::domain::alerts::Facts;
 use crate::domain::rules::{self, IssueRef, IssueState, Known, Plan, Reopen};
 use crate::store::*;
 
@@ -237,6 +238,13 @@ fn write_plan(
     for (issue, hour, n) in &plan.hourly {
         upsert_hourly.execute(params![id_of(*issue), hour, n])?;
     }
+    let mut upsert_minutely = tx.prepare_cached(
+        "INSERT INTO issue_minutes (minute_ms, issue_id, count) VALUES (?1, ?2, ?3)
+         ON CONFLICT (minute_ms, issue_id) DO UPDATE SET count = count + excluded.count",
+    )?;
+    for (issue, minute, n) in &plan.minutely {
+        upsert_minutely.execute(params![minute, id_of(*issue), n])?;
+    }
     upsert_tags(tx, plan, &id_of)?;
     let mut insert_kept = tx.prepare_cached(
         "INSERT INTO kept_items (project_id, event_id, item_type, filename, received_ms, payload)
@@ -253,14 +261,21 @@ fn write_plan(
         ])?;
     }
     let mut insert_domain_event = tx.prepare_cached(
-        "INSERT INTO domain_events (project_id, issue_id, kind, data, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO domain_events (project_id, issue_id, kind, data, facts, created_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     for e in &plan.domain_events {
+        let ev = &batch.events[e.event];
+        let facts = Facts {
+            level: ev.level.to_string(),
+            tags: ev.tags.clone(),
+        };
         insert_domain_event.execute(params![
             e.project_id,
             id_of(e.issue),
             e.what.kind(),
             e.what.data().to_string(),
+            facts.to_json().to_string(),
             now
         ])?;
     }
@@ -426,7 +441,7 @@ fn upsert_tags(
 /// Domain events after `after_id`, oldest first.
 pub fn domain_events(c: &Connection, after_id: i64, limit: i64) -> StoreResult<Vec<RecordedEvent>> {
     let mut st = c.prepare_cached(
-        "SELECT id, project_id, issue_id, kind, data, created_ms FROM domain_events
+        "SELECT id, project_id, issue_id, kind, data, facts, created_ms FROM domain_events
          WHERE id > ?1 ORDER BY id LIMIT ?2",
     )?;
     let rows = st.query_map(params![after_id, limit], |r| {
@@ -445,7 +460,10 @@ pub fn domain_events(c: &Connection, after_id: i64, limit: i64) -> StoreResult<V
             project_id: r.get(1)?,
             issue_id: r.get(2)?,
             what,
-            created_ms: r.get(5)?,
+            facts: serde_json::from_str(&r.get::<_, String>(5)?)
+                .map(|v| Facts::from_json(&v))
+                .unwrap_or_default(),
+            created_ms: r.get(6)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

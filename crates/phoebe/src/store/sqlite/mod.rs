@@ -548,14 +548,8 @@ impl AlertStore for SqliteStore {
         self.write(|c| alerts::delete_channel(c, id))
     }
 
-    fn create_rule(
-        &self,
-        project_id: ProjectId,
-        trigger: Trigger,
-        channels: &[ChannelId],
-        cooldown_ms: i64,
-    ) -> StoreResult<Rule> {
-        self.write(|c| alerts::create_rule(c, project_id, trigger, channels, cooldown_ms))
+    fn create_rule(&self, project_id: ProjectId, spec: &RuleSpec) -> StoreResult<Rule> {
+        self.write(|c| alerts::create_rule(c, project_id, spec))
     }
 
     fn rules(&self, project_id: Option<ProjectId>) -> StoreResult<Vec<Rule>> {
@@ -568,6 +562,24 @@ impl AlertStore for SqliteStore {
 
     fn alerts_cursor(&self) -> StoreResult<i64> {
         self.read(alerts::cursor)
+    }
+
+    fn frequent_issues(
+        &self,
+        project_id: ProjectId,
+        since_ms: i64,
+        threshold: i64,
+    ) -> StoreResult<Vec<(IssueId, i64)>> {
+        self.read(|c| alerts::frequent_issues(c, project_id, since_ms, threshold))
+    }
+
+    fn widely_seen_issues(
+        &self,
+        project_id: ProjectId,
+        since_ms: i64,
+        threshold: i64,
+    ) -> StoreResult<Vec<(IssueId, i64)>> {
+        self.read(|c| alerts::widely_seen_issues(c, project_id, since_ms, threshold))
     }
 
     fn last_fired(&self, rule: RuleId, issue: IssueId) -> StoreResult<Option<i64>> {

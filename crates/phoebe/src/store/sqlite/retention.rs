@@ -160,6 +160,15 @@ pub fn step(c: &mut Connection, policy: &RetentionPolicy, now_ms: i64) -> StoreR
             params![cutoff, policy.batch],
         )? as u64;
     }
+    // Per-minute counts only serve frequency rules, whose window is at most a day.
+    tx.execute(
+        "DELETE FROM issue_minutes WHERE (minute_ms, issue_id) IN
+            (SELECT minute_ms, issue_id FROM issue_minutes WHERE minute_ms < ?1 LIMIT ?2)",
+        params![
+            now_ms - (crate::domain::alerts::MAX_WINDOW_MINUTES + 1) * 60_000,
+            policy.batch
+        ],
+    )?;
     {
         let mut project = tx.prepare_cached(
             "UPDATE projects SET stored_events = stored_events - ?2 WHERE id = ?1",

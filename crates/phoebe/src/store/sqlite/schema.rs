@@ -301,4 +301,20 @@ INSERT INTO meta (key, value)
     SELECT 'alerts_cursor', CAST(coalesce(max(id), 0) AS TEXT) FROM domain_events
     WHERE true ON CONFLICT (key) DO NOTHING;
 "#,
+    // 8: rules that count and filter. Threshold rules (events or distinct users within a
+    // window) keep their count and window; every rule keeps its filters as JSON; each domain
+    // event keeps the level and tags of the event behind it for those filters; events per issue
+    // and minute of receipt, kept a day, are what frequency rules count.
+    r#"
+ALTER TABLE alert_rules ADD COLUMN threshold INTEGER;
+ALTER TABLE alert_rules ADD COLUMN window_minutes INTEGER;
+ALTER TABLE alert_rules ADD COLUMN filters TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE domain_events ADD COLUMN facts TEXT NOT NULL DEFAULT '{}';
+CREATE TABLE issue_minutes (
+    minute_ms INTEGER NOT NULL,
+    issue_id INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (minute_ms, issue_id)
+) WITHOUT ROWID;
+"#,
 ];

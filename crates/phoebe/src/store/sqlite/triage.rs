@@ -153,6 +153,7 @@ pub fn activity(c: &Connection, issue_id: IssueId) -> StoreResult<Vec<Activity>>
 /// Removes an issue's rows other than the issue itself and its hashes.
 fn delete_counters(tx: &Transaction, id: IssueId) -> StoreResult<()> {
     tx.execute("DELETE FROM issue_hourly WHERE issue_id = ?1", [id])?;
+    tx.execute("DELETE FROM issue_minutes WHERE issue_id = ?1", [id])?;
     tx.execute("DELETE FROM issue_tags WHERE issue_id = ?1", [id])?;
     Ok(())
 }
@@ -211,6 +212,9 @@ pub fn merge_issues(
             "INSERT INTO issue_hourly (issue_id, hour_ms, count)
                 SELECT ?1, hour_ms, count FROM issue_hourly WHERE issue_id = ?2
                 ON CONFLICT (issue_id, hour_ms) DO UPDATE SET count = count + excluded.count",
+            "INSERT INTO issue_minutes (minute_ms, issue_id, count)
+                SELECT minute_ms, ?1, count FROM issue_minutes WHERE issue_id = ?2
+                ON CONFLICT (minute_ms, issue_id) DO UPDATE SET count = count + excluded.count",
             "INSERT INTO issue_tags (issue_id, key, value, count, first_seen_ms, last_seen_ms)
                 SELECT ?1, key, value, count, first_seen_ms, last_seen_ms FROM issue_tags WHERE issue_id = ?2
                 ON CONFLICT (issue_id, key, value) DO UPDATE SET
