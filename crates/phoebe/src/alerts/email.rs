@@ -10,7 +10,7 @@ use lettre::{Message, SmtpTransport, Transport};
 use serde_json::Value;
 
 use crate::api::json::{iso, short_id};
-use crate::domain::alerts::{headline, Alert, Channel};
+use crate::domain::alerts::{headline, Alert, Channel, ChannelKind, MEMBERS};
 use crate::domain::{Issue, Project};
 
 /// Issues a digest lists.
@@ -52,6 +52,26 @@ impl Smtp {
             timeout,
         }))
     }
+}
+
+/// An email channel whose target is [`MEMBERS`], with the members' addresses instead; the error
+/// says how to give them one when nobody has.
+pub fn with_members(
+    directory: &dyn crate::store::Directory,
+    mut channel: Channel,
+    org_id: crate::domain::OrgId,
+) -> Result<Channel, String> {
+    if channel.kind != ChannelKind::Email || channel.target != MEMBERS {
+        return Ok(channel);
+    }
+    let emails = directory
+        .member_emails(org_id)
+        .map_err(|e| format!("cannot read the members' addresses: {e}"))?;
+    if emails.is_empty() {
+        return Err("no active member has an email address: set one with `phoebe user set-email <login> <address>` or on the Account page".into());
+    }
+    channel.target = emails.join(", ");
+    Ok(channel)
 }
 
 /// Checks an email channel's target: one or more addresses, comma-separated.

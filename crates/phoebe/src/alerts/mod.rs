@@ -335,6 +335,7 @@ fn deliver(store: &dyn Store, settings: &Settings, alerts: &[Alert]) -> Result<(
     let project = store
         .project(first.alert.project_id)
         .map_err(|e| format!("the project is gone: {e}"))?;
+    let channel = email::with_members(store, channel, project.org_id)?;
     let (out, url) = (&settings.outbound, settings.public_url.as_str());
     if let [alert] = alerts {
         let issue = store

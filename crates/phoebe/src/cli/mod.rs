@@ -192,6 +192,16 @@ pub enum UserCommand {
         /// Role in the organization: owner (manages users) or member.
         #[arg(long, default_value = "member", value_parser = Role::parse)]
         role: Role,
+        /// Their email address (alerts to a project's members go there).
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// Set a user's email address ("" clears it); alerts to a project's members go there.
+    SetEmail {
+        /// Login name.
+        login: String,
+        /// The address.
+        email: String,
     },
     /// List users and whether they are active.
     List {
@@ -370,9 +380,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load_config(&cli, None)?;
             let ops = open_ops(&config)?;
             match command {
-                UserCommand::Create { login, role } => {
+                UserCommand::Create { login, role, email } => {
                     ops.create_user(None, login, &new_password()?, *role)?;
+                    if let Some(email) = email {
+                        ops.set_user_email(login, Some(email))?;
+                    }
                     eprintln!("created user {login}");
+                }
+                UserCommand::SetEmail { login, email } => {
+                    let user = ops.set_user_email(login, Some(email))?;
+                    match user.email {
+                        Some(e) => eprintln!("user {login} gets email at {e}"),
+                        None => eprintln!("user {login} has no email address now"),
+                    }
                 }
                 UserCommand::List { json } => {
                     let users = ops.users()?;
@@ -380,14 +400,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     if *json {
                         let list: Vec<_> = users
                             .iter()
-                            .map(|u| serde_json::json!({"id": u.id, "login": u.login, "isActive": u.is_active}))
+                            .map(|u| serde_json::json!({"id": u.id, "login": u.login, "email": u.email, "isActive": u.is_active}))
                             .collect();
                         writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
                     } else {
-                        writeln!(out, "{:<6} {:<24} STATUS", "ID", "LOGIN")?;
+                        writeln!(out, "{:<6} {:<24} {:<32} STATUS", "ID", "LOGIN", "EMAIL")?;
                         for u in &users {
                             let status = if u.is_active { "active" } else { "disabled" };
-                            writeln!(out, "{:<6} {:<24} {status}", u.id, u.login)?;
+                            let email = u.email.as_deref().unwrap_or("-");
+                            writeln!(out, "{:<6} {:<24} {email:<32} {status}", u.id, u.login)?;
                         }
                     }
                 }

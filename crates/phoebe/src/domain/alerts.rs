@@ -76,13 +76,18 @@ pub struct Channel {
     pub kind: ChannelKind,
     /// What people call it.
     pub name: String,
-    /// The URL (webhook, chat services), or the addresses, comma-separated (email).
+    /// The URL (webhook, chat services), or the addresses, comma-separated, or [`MEMBERS`]
+    /// (email).
     pub target: String,
     /// Signs webhook bodies when set; never shown once stored.
     pub secret: Option<String>,
     /// Created, ms.
     pub created_ms: i64,
 }
+
+/// An email channel's target that stands for the active members of the project's organization
+/// (their addresses as they are when a notification is sent).
+pub const MEMBERS: &str = "members";
 
 /// What makes a rule fire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -100,6 +100,8 @@ pub struct User {
     pub password_hash: String,
     /// Disabled users cannot log in and their tokens stop working.
     pub is_active: bool,
+    /// Where their email goes (alerts to a project's members).
+    pub email: Option<String>,
 }
 
 /// What a member of an organization may do.

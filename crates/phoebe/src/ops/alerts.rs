@@ -43,7 +43,9 @@ impl Ops {
                     .map_err(OpsError::Invalid)?
             }
             ChannelKind::Email => {
-                crate::alerts::email::parse_recipients(target).map_err(OpsError::Invalid)?;
+                if target != MEMBERS {
+                    crate::alerts::email::parse_recipients(target).map_err(OpsError::Invalid)?;
+                }
                 if self.outbound.smtp().is_none() {
                     return Err(OpsError::Invalid(
                         "email channels need a mail server: set [smtp] url (or PHOEBE_SMTP_URL) and from".into(),
@@ -117,7 +119,10 @@ impl Ops {
     pub fn test_channel(&self, id: ChannelId) -> OpsResult<Channel> {
         self.allow(Permission::ManageProjects)?;
         let channel = self.store.channel(id)?;
-        crate::alerts::send_test(&self.outbound, &channel, &self.public_url)
+        let org_id = self.store.project(channel.project_id)?.org_id;
+        let resolved = crate::alerts::email::with_members(&*self.store, channel.clone(), org_id)
+            .map_err(OpsError::Invalid)?;
+        crate::alerts::send_test(&self.outbound, &resolved, &self.public_url)
             .map_err(|e| OpsError::Invalid(format!("the test notification failed: {e}")))?;
         Ok(channel)
     }

@@ -86,6 +86,7 @@ mod tests {
                 login: "ann".into(),
                 password_hash: String::new(),
                 is_active,
+                email: None,
             },
             role,
         }

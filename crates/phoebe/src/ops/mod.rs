@@ -302,6 +302,7 @@ impl Ops {
         let (project, key) = self
             .store
             .create_project(org.id, "default", "Default", None)?;
+        self.add_default_alerts(&project)?;
         let dsn = self.dsn(&key);
         Ok(Some(Bootstrap {
             org,
@@ -344,7 +345,32 @@ impl Ops {
         let (project, key) =
             self.store
                 .create_project(org.id, slug, name.unwrap_or(slug), platform)?;
+        self.add_default_alerts(&project)?;
         Ok((project, self.dsn(&key)))
+    }
+
+    /// A new project's starting rules when a mail server is configured: new issues and
+    /// regressions, by email to the organization's members.
+    fn add_default_alerts(&self, project: &Project) -> OpsResult<()> {
+        use crate::domain::alerts::{ChannelKind, Filters, RuleSpec, Trigger, MEMBERS};
+        if self.outbound.smtp().is_none() {
+            return Ok(());
+        }
+        let channel =
+            self.store
+                .create_channel(project.id, ChannelKind::Email, "Members", MEMBERS, None)?;
+        for trigger in [Trigger::NewIssue, Trigger::Regression] {
+            self.store.create_rule(
+                project.id,
+                &RuleSpec {
+                    trigger,
+                    filters: Filters::default(),
+                    channels: vec![channel.id],
+                    cooldown_ms: 0,
+                },
+            )?;
+        }
+        Ok(())
     }
 
     /// Projects with their keys.
@@ -457,6 +483,24 @@ impl Ops {
         // Whoever knew the old password may hold a session: end them all.
         self.store.delete_sessions_of(user.id, None)?;
         Ok(user)
+    }
+
+    /// Sets (or, with `None` or an empty address, clears) a user's email address: owners for
+    /// anyone, everyone for themselves.
+    pub fn set_user_email(&self, login: &str, email: Option<&str>) -> OpsResult<User> {
+        let own = matches!(&self.caller, Caller::Member { user, .. } if user.login == login);
+        if !own {
+            self.allow(Permission::ManageUsers)?;
+        }
+        let email = email.map(str::trim).filter(|e| !e.is_empty());
+        if let Some(e) = email {
+            match crate::alerts::email::parse_recipients(e) {
+                Ok(one) if one.len() == 1 => {}
+                Ok(_) => return Err(OpsError::Invalid("give one email address".into())),
+                Err(msg) => return Err(OpsError::Invalid(msg)),
+            }
+        }
+        Ok(self.store.set_user_email(login, email)?)
     }
 
     /// Every user with their role.

@@ -167,6 +167,10 @@ pub trait Directory: Send + Sync + 'static {
     fn set_user_active(&self, login: &str, active: bool) -> StoreResult<User>;
     /// Replaces a user's password hash.
     fn set_password_hash(&self, login: &str, hash: &str) -> StoreResult<User>;
+    /// Sets or clears a user's email address.
+    fn set_user_email(&self, login: &str, email: Option<&str>) -> StoreResult<User>;
+    /// The addresses of an organization's active members (their email, or a login that is one).
+    fn member_emails(&self, org_id: OrgId) -> StoreResult<Vec<String>>;
     /// Stores a new API token (by its hash) for a user.
     fn create_token(&self, user_id: UserId, token_hash: &str, label: &str) -> StoreResult<()>;
     /// The user a token belongs to, if the token is valid.

@@ -1,5 +1,6 @@
 //! One issue: its counts, one of its events in full, its tags, why its events were grouped
-//! together, and the triage buttons; plus the list of its events and raw JSON downloads.
+//! together, the alerts it caused, and the triage buttons; plus the list of its events and raw
+//! JSON downloads.
 
 use askama::Template;
 use axum::extract::{Path, Query};
@@ -8,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::alerts::{alert_rows, AlertRow};
 use super::event_view::{self, EventView};
 use super::format;
 use super::session::Viewer;
@@ -70,7 +72,12 @@ struct IssuePage {
     users: Vec<String>,
     /// "until 2026-11-27 10:00:00 UTC or 100 events", when ignored with conditions.
     ignore_until: String,
+    /// The notifications this issue caused, newest first.
+    alerts: Vec<AlertRow>,
 }
+
+/// Notifications the issue page lists.
+const ISSUE_ALERTS: i64 = 20;
 
 impl IssuePage {
     fn status(&self) -> &'static str {
@@ -171,7 +178,7 @@ pub async fn detail(
     Path(id): Path<IssueId>,
     Query(q): Query<DetailQuery>,
 ) -> Result<Response, UiError> {
-    let (issue, project, event, neighbours, tags, grouping, stats, activity, users) =
+    let (issue, project, event, neighbours, tags, grouping, stats, activity, users, alerts) =
         blocking(viewer.ops(&state.0), move |ops| {
             let issue = ops.issue(id)?;
             let project = ops.project_by_id(issue.project_id)?;
@@ -207,8 +214,24 @@ pub async fn detail(
                 .filter(|u| u.is_active)
                 .map(|u| u.login)
                 .collect();
+            let alerts = ops.alert_history(None, Some(id), ISSUE_ALERTS)?;
+            // Channel names, for the alerts' rows; most issues caused none.
+            let channels = if alerts.is_empty() {
+                Vec::new()
+            } else {
+                ops.channels(Some(&project.id.to_string()))?
+            };
             Ok((
-                issue, project, event, neighbours, tags, grouping, stats, activity, users,
+                issue,
+                project,
+                event,
+                neighbours,
+                tags,
+                grouping,
+                stats,
+                activity,
+                users,
+                (alerts, channels),
             ))
         })
         .await?;
@@ -250,6 +273,7 @@ pub async fn detail(
         activity: activity.iter().map(|a| describe(a, now)).collect(),
         users,
         ignore_until: ignore_until(&issue),
+        alerts: alert_rows(&alerts.0, &alerts.1, now),
         issue,
     })
 }

@@ -7,6 +7,7 @@
 //! POST that carries the session's CSRF token (`session::CheckedForm`, the extractor every
 //! form handler takes).
 
+mod alerts;
 mod assets;
 mod event_view;
 mod format;
@@ -85,7 +86,7 @@ pub fn router(state: Arc<UiState>) -> Router {
         .route("/logout", post(session::log_out))
         .route(
             "/account",
-            get(session::account_page).post(session::change_password),
+            get(session::account_page).post(session::change_account),
         )
         .route("/issues/", get(issues::list))
         .route("/issues", get(|| async { Redirect::permanent("/issues/") }))
@@ -103,6 +104,11 @@ pub fn router(state: Arc<UiState>) -> Router {
             "/projects/{slug}/",
             get(projects::settings).post(projects::change),
         )
+        .route(
+            "/projects/{slug}/alerts/",
+            get(alerts::show).post(alerts::change),
+        )
+        .route("/projects/{slug}/alerts", get(alerts::to_page))
         .route("/users/", get(users::list).post(users::change))
         .route("/live", get(live::stream))
         .route("/static/{file}", get(assets::serve))

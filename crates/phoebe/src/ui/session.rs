@@ -359,7 +359,44 @@ pub async fn account_page(viewer: Viewer) -> Result<Response, UiError> {
     })
 }
 
-pub async fn change_password(
+/// `POST /account`: the email form (`action=email`) or the password form.
+pub async fn change_account(state: Shared, checked: CheckedForm) -> Result<Response, UiError> {
+    match checked.form.get("action") {
+        Some("email") => change_email(state, checked).await,
+        _ => change_password(state, checked).await,
+    }
+}
+
+async fn change_email(
+    state: Shared,
+    CheckedForm { mut viewer, form }: CheckedForm,
+) -> Result<Response, UiError> {
+    let email = form.get("email").unwrap_or("").to_string();
+    let login = viewer.user.login.clone();
+    let outcome = blocking(viewer.ops(&state.0), move |ops| {
+        Ok(ops.set_user_email(&login, Some(&email)))
+    })
+    .await?;
+    let (error, notice) = match outcome {
+        Ok(user) => {
+            let notice = match user.email {
+                Some(_) => "Email address saved: alerts to this project's members reach you there.",
+                None => "Email address removed.",
+            };
+            viewer.user = user;
+            (None, Some(notice))
+        }
+        Err(OpsError::Invalid(msg)) => (Some(format!("{}.", capitalize(&msg))), None),
+        Err(e) => return Err(e.into()),
+    };
+    page(&AccountPage {
+        viewer,
+        error,
+        notice,
+    })
+}
+
+async fn change_password(
     state: Shared,
     CheckedForm { viewer, form }: CheckedForm,
 ) -> Result<Response, UiError> {

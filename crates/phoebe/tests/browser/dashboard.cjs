@@ -1,11 +1,17 @@
 // Drives the dashboard in Debian's headless Chromium through playwright-core.
-// Usage: node dashboard.cjs <phase> <base-url> <login> <password> <screenshot-dir> <dsn>
-// Phases: "triage" (log in, find the issue by keyboard, check what it shows, resolve it) and
-// "regression" (the issue came back). Exits non-zero with a message on the first failure.
+// Usage: node dashboard.cjs <phase> <base-url> <login> <password> <screenshot-dir> <dsn> [hook]
+// Phases: "triage" (log in, find the issue by keyboard, check what it shows, resolve it),
+// "regression" (the issue came back), "alerts-setup" (a webhook channel to <hook>, its tests, a
+// rule) and "alerts-history" (the notification of a new issue, listed on the alerts page and on
+// the issue's page). Exits non-zero with a message on the first failure.
 "use strict";
 const { chromium } = require("playwright-core");
 
-const [phase, base, login, password, shots, dsn] = process.argv.slice(2);
+const [phase, base, login, password, shots, dsn, hook] = process.argv.slice(2);
+
+// Console errors a phase causes on purpose: Chromium logs every 400 answer, and a refused form
+// is one.
+const expectedErrors = [];
 
 // Sends one message event to the DSN, as an SDK would.
 async function sendEvent(message) {
@@ -147,6 +153,83 @@ async function regression(page) {
   await page.screenshot({ path: `${shots}/project-settings.png`, fullPage: true });
 }
 
+async function alertsSetup(page) {
+  await logIn(page);
+  // The project's settings lead to its alerts.
+  await page.goto(`${base}/projects/default/`);
+  await page.click("#alerts-link");
+  await page.waitForURL(`${base}/projects/default/alerts/`);
+  check((await text(page, "#history")).includes("No alerts yet"), "no alerts at first");
+
+  // A signed webhook channel, by keyboard: the kind, then Tab from field to field, Enter sends.
+  check(await page.locator("#channel-kind").inputValue() === "webhook", "webhook is the default kind");
+  await page.focus("#channel-kind");
+  await page.keyboard.press("Tab");
+  check(await page.evaluate(() => document.activeElement.id) === "channel-name", "Tab goes from the kind to the name");
+  await page.keyboard.type("ops hook");
+  await page.keyboard.press("Tab");
+  await page.keyboard.type(hook);
+  await page.keyboard.press("Tab");
+  check(await page.evaluate(() => document.activeElement.id) === "channel-secret", "then to the secret");
+  await page.keyboard.type("s3cret");
+  await submitted(page, () => page.keyboard.press("Enter"));
+  check(/\/alerts\/\?done=channel-added/.test(page.url()), `redirected after the post, at ${page.url()}`);
+  const added = await text(page, "#message");
+  check(added.includes("Added the channel ops hook"), `the page says the channel was added: ${added}`);
+  const channels = await text(page, "#channels");
+  check(channels.includes("ops hook") && channels.includes(hook) && channels.includes("signed"), `the channel is listed, signed: ${channels}`);
+  check(!(await page.content()).includes("s3cret"), "the secret is never shown");
+
+  // The receiver refuses the first test: the page says what it answered. The second arrives.
+  expectedErrors.push(/status of 400/);
+  const test = page.locator("#channels tr", { hasText: "ops hook" }).locator("button", { hasText: "Send test" });
+  await submitted(page, () => test.click());
+  const refused = await text(page, "#message");
+  check(refused.includes("answered 500"), `a failed test says what the receiver answered: ${refused}`);
+  await submitted(page, () => test.click());
+  const sent = await text(page, "#message");
+  check(sent.includes("Sent a test notification to ops hook"), `the page says the test was sent: ${sent}`);
+
+  // A frequency rule without its N is refused with what to fix, and the form keeps its choices.
+  await page.selectOption("#rule-trigger", "frequency");
+  await page.fill("#rule-minutes", "5");
+  await page.check('#add-rule input[name="channel"]');
+  await submitted(page, () => page.click('#add-rule button[type="submit"]'));
+  const missing = await text(page, "#message");
+  check(missing.includes("threshold"), `a frequency rule without N says so: ${missing}`);
+  check(await page.locator("#rule-trigger").inputValue() === "frequency", "the refused form keeps the trigger");
+  check(await page.locator('#add-rule input[name="channel"]').isChecked(), "and the ticked channel");
+
+  // A rule for new issues on that channel.
+  await page.selectOption("#rule-trigger", "new-issue");
+  await submitted(page, () => page.click('#add-rule button[type="submit"]'));
+  check((await text(page, "#message")).includes("Added the rule"), "the page says the rule was added");
+  const rules = await text(page, "#rules");
+  check(rules.includes("New issue") && rules.includes("ops hook") && rules.includes("30 minutes"), `the rule is listed: ${rules}`);
+  await page.screenshot({ path: `${shots}/alerts.png`, fullPage: true });
+}
+
+async function alertsHistory(page) {
+  await logIn(page);
+  await page.goto(`${base}/projects/default/alerts/`);
+  const history = await text(page, "#history");
+  check(history.includes("New issue") && history.includes("KeyError: 'basket'") && history.includes("ops hook"), `the history lists the alert: ${history}`);
+  const state = (await text(page, "#history .badge")).toLowerCase();
+  check(state === "sent", `the alert was sent, got ${state}`);
+  await page.emulateMedia({ colorScheme: "dark" });
+  await page.screenshot({ path: `${shots}/alerts-history-dark.png`, fullPage: true });
+  await page.emulateMedia({ colorScheme: "light" });
+
+  // Its issue lists the alerts it caused.
+  await page.click('#history a[href^="/issues/"]');
+  await page.waitForURL(/\/issues\/\d+\/$/);
+  const alerts = await text(page, "#alerts");
+  check(alerts.includes("New issue") && alerts.includes("ops hook"), `the issue page lists its alert: ${alerts}`);
+  const onIssue = (await text(page, "#alerts .badge")).toLowerCase();
+  check(onIssue === "sent", `the issue page says it was sent, got ${onIssue}`);
+  await page.screenshot({ path: `${shots}/issue-alerts.png`, fullPage: true });
+}
+
 (async () => {
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -157,9 +240,13 @@ async function regression(page) {
     page.setDefaultTimeout(15000);
     const errors = [];
     page.on("pageerror", (e) => errors.push(e.message));
-    page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+    page.on("console", (m) => {
+      if (m.type() === "error" && !expectedErrors.some((e) => e.test(m.text()))) errors.push(m.text());
+    });
     if (phase === "triage") await triage(page);
     else if (phase === "regression") await regression(page);
+    else if (phase === "alerts-setup") await alertsSetup(page);
+    else if (phase === "alerts-history") await alertsHistory(page);
     else throw new Error(`unknown phase ${phase}`);
     check(errors.length === 0, `no script or CSP errors in the page: ${errors.join("; ")}`);
   } finally {

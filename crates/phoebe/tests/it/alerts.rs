@@ -221,9 +221,17 @@ fn a_new_issue_reaches_a_signed_webhook_once_after_a_failed_attempt() {
         "the same notification"
     );
 
-    // History says it was sent on the second attempt, after a 500.
-    let history: serde_json::Value =
-        serde_json::from_str(&cli_ok(&server, &["alerts", "history", "--json"])).unwrap();
+    // History says it was sent on the second attempt, after a 500 (recorded just after the
+    // receiver answered: wait for it).
+    let until = Instant::now() + Duration::from_secs(5);
+    let history = loop {
+        let history: serde_json::Value =
+            serde_json::from_str(&cli_ok(&server, &["alerts", "history", "--json"])).unwrap();
+        if history[0]["state"] == "sent" || Instant::now() > until {
+            break history;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert_eq!(history.as_array().unwrap().len(), 1, "{history}");
     assert_eq!(history[0]["state"], "sent");
     assert_eq!(history[0]["attempts"], 2);
@@ -531,12 +539,13 @@ parts = [{"type": p.get_content_type(), "text": p.get_content()} for p in m.walk
 print(json.dumps({"subject": m["subject"], "from": m["from"], "to": m["to"], "type": m.get_content_type(), "parts": parts}))
 "#;
 
-#[test]
-fn a_regression_reaches_an_email_channel_through_a_real_smtp_server() {
-    let Some(tools) = smtp_tools() else { return };
-    let tmp = tempfile::tempdir().unwrap();
-    let mail = MailServer::start(&tools, tmp.path());
-    let dir = tmp.path().join("data");
+/// A mail server and a data folder whose `[smtp]` sends through it.
+fn mail_server_and_data_dir(
+    tools: &std::path::Path,
+    tmp: &std::path::Path,
+) -> (MailServer, std::path::PathBuf) {
+    let mail = MailServer::start(tools, tmp);
+    let dir = tmp.join("data");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         dir.join("phoebe.toml"),
@@ -546,6 +555,14 @@ fn a_regression_reaches_an_email_channel_through_a_real_smtp_server() {
         ),
     )
     .unwrap();
+    (mail, dir)
+}
+
+#[test]
+fn a_regression_reaches_an_email_channel_through_a_real_smtp_server() {
+    let Some(tools) = smtp_tools() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (mail, dir) = mail_server_and_data_dir(&tools, tmp.path());
     let server = Server::start_in(&dir, &[]);
     let channel = cli_ok(
         &server,
@@ -960,4 +977,56 @@ fn frequency_and_user_count_rules_fire_once_per_window_for_the_events_their_filt
     std::thread::sleep(Duration::from_secs(7));
     assert_eq!(busy.got.lock().unwrap().len(), 1, "once per window");
     assert_eq!(widely.got.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn a_new_project_emails_its_members_about_new_issues_when_a_mail_server_is_set() {
+    let Some(tools) = smtp_tools() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (mail, dir) = mail_server_and_data_dir(&tools, tmp.path());
+    let server = Server::start_in(&dir, &[]);
+    let (code, _, err) = phoebe(&dir, &["user", "set-email", "admin", "not an address"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not an email address"), "{err}");
+    cli_ok(
+        &server,
+        &["user", "set-email", "admin", "admin@example.com"],
+    );
+    let users = cli_ok(&server, &["user", "list"]);
+    assert!(users.contains("admin@example.com"), "{users}");
+
+    let dsn = cli_ok(&server, &["project", "create", "shop"]);
+    let rules = cli_ok(&server, &["alerts", "rule", "list", "--project", "shop"]);
+    assert!(
+        rules.contains("New issue") && rules.contains("Regression"),
+        "{rules}"
+    );
+    let channels = cli_ok(&server, &["alerts", "channel", "list", "--project", "shop"]);
+    assert!(
+        channels.contains("Members") && channels.contains("members"),
+        "{channels}"
+    );
+
+    // An event on the new project's DSN: http://KEY@host/ID
+    let dsn = dsn.trim();
+    let key = &dsn[dsn.find("://").unwrap() + 3..dsn.find('@').unwrap()];
+    let project_id = dsn.rsplit('/').next().unwrap();
+    let (status, _, _) = send(
+        &server,
+        &format!("/api/{project_id}/envelope/"),
+        &[(
+            "X-Sentry-Auth",
+            &format!("Sentry sentry_key={key}, sentry_version=7"),
+        )],
+        &envelope(&error_event("ValueError", "in the shop")),
+    );
+    assert_eq!(status, 200);
+    let got = mail.wait_for(1);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["to"], "admin@example.com");
+    let subject = got[0]["subject"].as_str().unwrap();
+    assert!(
+        subject.contains("New issue") && subject.contains("ValueError: in the shop"),
+        "{subject}"
+    );
 }

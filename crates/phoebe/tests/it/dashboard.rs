@@ -747,3 +747,45 @@ fn forms_behind_a_proxy_that_rewrites_host_still_work_but_other_sites_do_not() {
     );
     assert_eq!(r.status, 303);
 }
+
+#[test]
+fn people_set_their_own_email_address_and_owners_see_it() {
+    let server = Server::start();
+    let mut c = Client::new(&server);
+    assert_eq!(c.log_in("admin", ADMIN_PASSWORD).status, 303);
+    let csrf = c.csrf("/account");
+    let bad = c.post(
+        "/account",
+        &[
+            ("csrf", &csrf),
+            ("action", "email"),
+            ("email", "not an address"),
+        ],
+        &[],
+    );
+    assert!(bad.body.contains("is not an email address"), "{}", bad.body);
+    let saved = c.post(
+        "/account",
+        &[
+            ("csrf", &csrf),
+            ("action", "email"),
+            ("email", "ada@example.com"),
+        ],
+        &[],
+    );
+    assert!(saved.body.contains("Email address saved"), "{}", saved.body);
+    assert!(saved.body.contains("value=\"ada@example.com\""));
+    assert!(c.get("/users/").body.contains("ada@example.com"));
+    let (_, out, _) = phoebe(&server.data_dir, &["user", "list", "--json"]);
+    assert!(out.contains("\"email\": \"ada@example.com\""), "{out}");
+    let cleared = c.post(
+        "/account",
+        &[("csrf", &csrf), ("action", "email"), ("email", "")],
+        &[],
+    );
+    assert!(
+        cleared.body.contains("Email address removed"),
+        "{}",
+        cleared.body
+    );
+}

@@ -317,6 +317,7 @@ pub fn create_user(
         login: login.into(),
         password_hash: password_hash.into(),
         is_active: true,
+        email: None,
     })
 }
 
@@ -326,12 +327,13 @@ fn user_row(r: &Row) -> rusqlite::Result<User> {
         login: r.get(1)?,
         password_hash: r.get(2)?,
         is_active: r.get(3)?,
+        email: r.get(4)?,
     })
 }
 
 pub fn user_by_login(c: &Connection, login: &str) -> StoreResult<User> {
     c.query_row(
-        "SELECT id, login, password_hash, is_active FROM users WHERE login = ?1",
+        "SELECT id, login, password_hash, is_active, email FROM users WHERE login = ?1",
         [login],
         user_row,
     )
@@ -354,8 +356,9 @@ pub fn create_token(
 
 /// Every user, in creation order.
 pub fn users(c: &Connection) -> StoreResult<Vec<User>> {
-    let mut st =
-        c.prepare_cached("SELECT id, login, password_hash, is_active FROM users ORDER BY id")?;
+    let mut st = c.prepare_cached(
+        "SELECT id, login, password_hash, is_active, email FROM users ORDER BY id",
+    )?;
     let rows = st.query_map([], user_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -370,6 +373,29 @@ pub fn set_user_active(c: &Connection, login: &str, active: bool) -> StoreResult
     user_by_login(c, login)
 }
 
+/// Sets or clears a user's email address.
+pub fn set_user_email(c: &Connection, login: &str, email: Option<&str>) -> StoreResult<User> {
+    let n = c.execute(
+        "UPDATE users SET email = ?2 WHERE login = ?1",
+        params![login, email],
+    )?;
+    found(n, "user")?;
+    user_by_login(c, login)
+}
+
+/// The addresses of an organization's active members: their email, or their login when it is
+/// an address.
+pub fn member_emails(c: &Connection, org_id: OrgId) -> StoreResult<Vec<String>> {
+    let mut st = c.prepare_cached(
+        "SELECT coalesce(u.email, CASE WHEN u.login LIKE '%_@_%' THEN u.login END)
+         FROM memberships m JOIN users u ON u.id = m.user_id
+         WHERE m.org_id = ?1 AND u.is_active = 1 ORDER BY u.id",
+    )?;
+    let rows = st.query_map([org_id], |r| r.get::<_, Option<String>>(0))?;
+    let emails: Vec<Option<String>> = rows.collect::<Result<_, _>>()?;
+    Ok(emails.into_iter().flatten().collect())
+}
+
 /// Replaces a user's password hash.
 pub fn set_password_hash(c: &Connection, login: &str, hash: &str) -> StoreResult<User> {
     let n = c.execute(
@@ -382,7 +408,7 @@ pub fn set_password_hash(c: &Connection, login: &str, hash: &str) -> StoreResult
 
 pub fn user_by_token(c: &Connection, token_hash: &str) -> StoreResult<Option<User>> {
     Ok(c.query_row(
-        "SELECT u.id, u.login, u.password_hash, u.is_active FROM api_tokens t JOIN users u ON u.id = t.user_id
+        "SELECT u.id, u.login, u.password_hash, u.is_active, u.email FROM api_tokens t JOIN users u ON u.id = t.user_id
          WHERE t.token_hash = ?1 AND u.is_active = 1",
         [token_hash],
         user_row,
@@ -409,14 +435,14 @@ pub fn create_session(
 
 pub fn session(c: &Connection, id_hash: &str) -> StoreResult<Option<Session>> {
     Ok(c.query_row(
-        "SELECT u.id, u.login, u.password_hash, u.is_active, s.csrf
+        "SELECT u.id, u.login, u.password_hash, u.is_active, u.email, s.csrf
          FROM sessions s JOIN users u ON u.id = s.user_id
          WHERE s.id_hash = ?1 AND u.is_active = 1 AND s.expires_ms > ?2",
         params![id_hash, now_ms()],
         |r| {
             Ok(Session {
                 user: user_row(r)?,
-                csrf: r.get(4)?,
+                csrf: r.get(5)?,
             })
         },
     )

@@ -369,6 +369,14 @@ impl Directory for SqliteStore {
         self.write(|c| admin::set_password_hash(c, login, hash))
     }
 
+    fn set_user_email(&self, login: &str, email: Option<&str>) -> StoreResult<User> {
+        self.write(|c| admin::set_user_email(c, login, email))
+    }
+
+    fn member_emails(&self, org_id: OrgId) -> StoreResult<Vec<String>> {
+        self.read(|c| admin::member_emails(c, org_id))
+    }
+
     fn create_token(&self, user_id: UserId, token_hash: &str, label: &str) -> StoreResult<()> {
         self.write(|c| admin::create_token(c, user_id, token_hash, label))
     }

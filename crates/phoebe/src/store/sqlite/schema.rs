@@ -317,4 +317,8 @@ CREATE TABLE issue_minutes (
     PRIMARY KEY (minute_ms, issue_id)
 ) WITHOUT ROWID;
 "#,
+    // 9: where users get email: alerts to "the project's members" go to these addresses.
+    r#"
+ALTER TABLE users ADD COLUMN email TEXT;
+"#,
 ];
