@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use super::Outbound;
 use crate::api::json::short_id;
 use crate::domain::alerts::{headline, Alert, Channel, ChannelKind};
+use crate::domain::rules::IssueEvent;
 use crate::domain::{Issue, Project};
 
 /// Lines a digest lists.
@@ -30,6 +31,8 @@ pub struct Notice {
     pub severity: &'static str,
     /// Where it comes from: `phoebe/<project>`.
     pub source: String,
+    /// The issue was resolved: on-call services close its incident.
+    pub resolved: bool,
 }
 
 /// PagerDuty's severity for an event level.
@@ -80,6 +83,7 @@ impl Notice {
             key: format!("phoebe-issue-{}", issue.id),
             severity: severity(&issue.level),
             source: format!("phoebe/{}", project.slug),
+            resolved: alert.alert.what == IssueEvent::Resolved,
         }
     }
 
@@ -105,6 +109,7 @@ impl Notice {
             ),
             severity: "error",
             source: format!("phoebe/{}", project.slug),
+            resolved: false,
         }
     }
 
@@ -118,6 +123,7 @@ impl Notice {
             key: format!("phoebe-test-{}", channel.id),
             severity: "info",
             source: "phoebe".into(),
+            resolved: false,
         }
     }
 
@@ -234,6 +240,10 @@ pub fn body(kind: ChannelKind, notice: &Notice) -> Value {
             "text": format!("{}\n{}", notice.headline, notice.plain_lines().join("\n")),
             "disable_web_page_preview": true,
         }),
+        ChannelKind::PagerDuty if notice.resolved => json!({
+            "event_action": "resolve",
+            "dedup_key": notice.key,
+        }),
         ChannelKind::PagerDuty => {
             let summary = match notice.issues.as_slice() {
                 [(title, _)] => format!("{}: {title}", notice.headline),
@@ -316,6 +326,7 @@ mod tests {
             key: "phoebe-issue-7".into(),
             severity: "error",
             source: "phoebe/web".into(),
+            resolved: false,
         }
     }
 
@@ -337,6 +348,17 @@ mod tests {
             "New issue in Web: KeyError: <basket>"
         );
         assert_eq!(pd["payload"]["custom_details"]["Events"], "3");
+        let closed = body(
+            ChannelKind::PagerDuty,
+            &Notice {
+                resolved: true,
+                ..notice()
+            },
+        );
+        assert_eq!(
+            closed,
+            serde_json::json!({"event_action": "resolve", "dedup_key": "phoebe-issue-7"})
+        );
     }
 
     #[test]

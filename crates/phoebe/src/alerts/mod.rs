@@ -17,6 +17,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::domain::alerts::*;
+use crate::domain::rules::IssueEvent;
+use crate::domain::IssueId;
 use crate::store::Store;
 
 pub use chat::split_target;
@@ -165,14 +167,40 @@ pub fn evaluate_once(store: &dyn Store) -> anyhow::Result<usize> {
         return Ok(0);
     };
     let rules = store.rules(None)?;
-    let alerts = fire(&events, &rules, |rule, issue| {
+    let mut alerts = fire(&events, &rules, |rule, issue| {
         store.last_fired(rule, issue).ok().flatten()
     });
+    if events.iter().any(|e| e.what == IssueEvent::Resolved) {
+        let on_call: HashSet<ChannelId> = store
+            .channels(None)?
+            .into_iter()
+            .filter(|c| c.kind == ChannelKind::PagerDuty)
+            .map(|c| c.id)
+            .collect();
+        alerts.extend(close_incidents(&events, |issue| {
+            paged(store, &on_call, issue)
+        }));
+    }
     store.enqueue_alerts(last.id, &alerts, now_ms())?;
     if !alerts.is_empty() {
         tracing::debug!(n = alerts.len(), "alerts queued");
     }
     Ok(events.len())
+}
+
+/// The (rule, channel) pairs that told an on-call channel about an issue, newest first.
+fn paged(
+    store: &dyn Store,
+    on_call: &HashSet<ChannelId>,
+    issue: IssueId,
+) -> Vec<(RuleId, ChannelId)> {
+    store
+        .alert_history(None, Some(issue), 1000)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|a| on_call.contains(&a.alert.channel_id) && a.alert.what != IssueEvent::Resolved)
+        .map(|a| (a.alert.rule_id, a.alert.channel_id))
+        .collect()
 }
 
 /// Checks each threshold rule (frequency, distinct users) against the counts at `now_ms` and
@@ -338,36 +366,15 @@ fn deliver(store: &dyn Store, settings: &Settings, alerts: &[Alert]) -> Result<(
     let channel = email::with_members(store, channel, project.org_id)?;
     let (out, url) = (&settings.outbound, settings.public_url.as_str());
     if let [alert] = alerts {
-        let issue = store
-            .issue(alert.alert.issue_id)
-            .map_err(|e| format!("the issue is gone: {e}"))?;
-        return match channel.kind {
-            ChannelKind::Webhook => {
-                let rules = store.rules(Some(project.id)).unwrap_or_default();
-                let rule = rules.iter().find(|r| r.id == alert.alert.rule_id);
-                let body = webhook::body(alert, rule, &issue, &project, url);
-                webhook::post(out, &channel, &body)
-            }
-            ChannelKind::Slack
-            | ChannelKind::Discord
-            | ChannelKind::GoogleChat
-            | ChannelKind::Teams
-            | ChannelKind::Ntfy
-            | ChannelKind::Telegram
-            | ChannelKind::PagerDuty => chat::post(
-                out,
-                &channel,
-                &chat::Notice::one(alert, &issue, &project, url),
-            ),
-            ChannelKind::Email => {
-                let frames = match store.issue_event_edge(issue.id, true) {
-                    Ok(Some(event)) => email::top_frames(&event.payload, 5),
-                    _ => Vec::new(),
-                };
-                let mail = email::one(alert, &issue, &project, &frames, url);
-                email::send(out.smtp(), &channel, mail)
-            }
-        };
+        return deliver_one(store, settings, &channel, &project, alert);
+    }
+    if channel.kind == ChannelKind::PagerDuty {
+        // On-call services keep one incident per issue: each notification is its own event,
+        // never a digest (a repeat after a failure is deduplicated by the issue's key).
+        for alert in alerts {
+            deliver_one(store, settings, &channel, &project, alert)?;
+        }
+        return Ok(());
     }
     // An issue deleted since is left out of the digest; its notification counts as sent.
     let mut items: Vec<(&Alert, crate::domain::Issue)> = alerts
@@ -383,6 +390,47 @@ fn deliver(store: &dyn Store, settings: &Settings, alerts: &[Alert]) -> Result<(
             email::send(out.smtp(), &channel, email::digest(&items, &project, url))
         }
         _ => chat::post(out, &channel, &chat::Notice::digest(&items, &project, url)),
+    }
+}
+
+/// Sends one notification to a channel in its own message.
+fn deliver_one(
+    store: &dyn Store,
+    settings: &Settings,
+    channel: &Channel,
+    project: &crate::domain::Project,
+    alert: &Alert,
+) -> Result<(), String> {
+    let (out, url) = (&settings.outbound, settings.public_url.as_str());
+    let issue = store
+        .issue(alert.alert.issue_id)
+        .map_err(|e| format!("the issue is gone: {e}"))?;
+    match channel.kind {
+        ChannelKind::Webhook => {
+            let rules = store.rules(Some(project.id)).unwrap_or_default();
+            let rule = rules.iter().find(|r| r.id == alert.alert.rule_id);
+            let body = webhook::body(alert, rule, &issue, project, url);
+            webhook::post(out, channel, &body)
+        }
+        ChannelKind::Slack
+        | ChannelKind::Discord
+        | ChannelKind::GoogleChat
+        | ChannelKind::Teams
+        | ChannelKind::Ntfy
+        | ChannelKind::Telegram
+        | ChannelKind::PagerDuty => chat::post(
+            out,
+            channel,
+            &chat::Notice::one(alert, &issue, project, url),
+        ),
+        ChannelKind::Email => {
+            let frames = match store.issue_event_edge(issue.id, true) {
+                Ok(Some(event)) => email::top_frames(&event.payload, 5),
+                _ => Vec::new(),
+            };
+            let mail = email::one(alert, &issue, project, &frames, url);
+            email::send(out.smtp(), channel, mail)
+        }
     }
 }
 

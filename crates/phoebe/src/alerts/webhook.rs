@@ -35,6 +35,7 @@ fn action(what: &IssueEvent) -> &'static str {
         IssueEvent::Regressed { .. } => "regressed",
         IssueEvent::Unignored => "unignored",
         IssueEvent::PassedCount(_) => "passed_count",
+        IssueEvent::Resolved => "resolved",
         IssueEvent::Frequent { .. } => "frequent",
         IssueEvent::ManyUsers { .. } => "many_users",
     }
@@ -88,6 +89,7 @@ pub fn digest_body(items: &[(&Alert, Issue)], project: &Project, public_url: &st
             IssueEvent::Regressed { .. } => "regressions",
             IssueEvent::Unignored => "ignored issues back",
             IssueEvent::PassedCount(_) => "issues passing a count",
+            IssueEvent::Resolved => "resolved issues",
             IssueEvent::Frequent { .. } => "issues with many events",
             IssueEvent::ManyUsers { .. } => "issues meeting many users",
         };

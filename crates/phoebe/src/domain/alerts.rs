@@ -548,6 +548,34 @@ pub fn fire(
     out
 }
 
+/// On-call incidents to close: for each resolved issue, one notification to each on-call
+/// channel that was told of it. `paged(issue)` lists the (rule, channel) pairs that notified an
+/// on-call channel about the issue.
+pub fn close_incidents(
+    events: &[RecordedEvent],
+    paged: impl Fn(IssueId) -> Vec<(RuleId, ChannelId)>,
+) -> Vec<NewAlert> {
+    let mut out: Vec<NewAlert> = Vec::new();
+    for e in events.iter().filter(|e| e.what == IssueEvent::Resolved) {
+        for (rule_id, channel_id) in paged(e.issue_id) {
+            let repeat = out
+                .iter()
+                .any(|a| a.event_id == e.id && a.channel_id == channel_id);
+            if !repeat {
+                out.push(NewAlert {
+                    rule_id,
+                    channel_id,
+                    project_id: e.project_id,
+                    issue_id: e.issue_id,
+                    event_id: e.id,
+                    what: IssueEvent::Resolved,
+                });
+            }
+        }
+    }
+    out
+}
+
 /// An issue over a threshold rule's count within its window, with the facts of its newest event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OverThreshold {
@@ -610,6 +638,7 @@ pub fn headline(what: &IssueEvent) -> String {
         IssueEvent::Regressed { release: None } => "Regression".into(),
         IssueEvent::Unignored => "Ignored issue is back".into(),
         IssueEvent::PassedCount(n) => format!("Issue passed {n} events"),
+        IssueEvent::Resolved => "Resolved".into(),
         IssueEvent::Frequent { events, minutes } => {
             format!("{events} events in {}", minutes_text(*minutes))
         }
@@ -928,5 +957,30 @@ mod tests {
             "no facts, no level"
         );
         assert!(fire_thresholds(&rule(3, Trigger::NewIssue, 0), &over, 0, |_, _| None).is_empty());
+    }
+
+    #[test]
+    fn resolving_an_issue_closes_the_incidents_of_the_on_call_channels_told_of_it() {
+        let events = [
+            event(1, 7, IssueEvent::Resolved, 0),
+            event(2, 8, IssueEvent::Resolved, 0),
+            event(3, 7, IssueEvent::Created, 0),
+        ];
+        let out = close_incidents(&events, |issue| match issue.0 {
+            7 => vec![
+                (RuleId(1), ChannelId(5)),
+                (RuleId(2), ChannelId(5)),
+                (RuleId(1), ChannelId(6)),
+            ],
+            _ => vec![],
+        });
+        let got: Vec<(i64, i64, i64)> = out
+            .iter()
+            .map(|a| (a.issue_id.0, a.channel_id.0, a.rule_id.0))
+            .collect();
+        assert_eq!(got, [(7, 5, 1), (7, 6, 1)], "one per channel");
+        assert!(out
+            .iter()
+            .all(|a| a.what == IssueEvent::Resolved && a.event_id == 1));
     }
 }

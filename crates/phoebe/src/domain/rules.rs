@@ -192,6 +192,8 @@ pub enum IssueEvent {
     Unignored,
     /// The issue's event count passed this milestone (10, 100, 1000 ...).
     PassedCount(i64),
+    /// Someone resolved the issue (recorded by triage, not by a batch).
+    Resolved,
     /// A frequency rule saw this many events of the issue within `minutes` (alerts only:
     /// counted by the alert thread, never recorded by a batch).
     Frequent {
@@ -217,6 +219,7 @@ impl IssueEvent {
             IssueEvent::Regressed { .. } => "issue.regressed",
             IssueEvent::Unignored => "issue.unignored",
             IssueEvent::PassedCount(_) => "issue.passed_count",
+            IssueEvent::Resolved => "issue.resolved",
             IssueEvent::Frequent { .. } => "issue.frequent",
             IssueEvent::ManyUsers { .. } => "issue.many_users",
         }
@@ -233,7 +236,9 @@ impl IssueEvent {
             IssueEvent::ManyUsers { users, minutes } => {
                 serde_json::json!({ "count": users, "minutes": minutes })
             }
-            IssueEvent::Created | IssueEvent::Unignored => serde_json::json!({}),
+            IssueEvent::Created | IssueEvent::Unignored | IssueEvent::Resolved => {
+                serde_json::json!({})
+            }
         }
     }
 
@@ -245,6 +250,7 @@ impl IssueEvent {
                 release: data["release"].as_str().map(str::to_string),
             },
             "issue.unignored" => IssueEvent::Unignored,
+            "issue.resolved" => IssueEvent::Resolved,
             "issue.passed_count" => IssueEvent::PassedCount(data["count"].as_i64()?),
             "issue.frequent" => IssueEvent::Frequent {
                 events: data["count"].as_i64()?,

@@ -563,6 +563,7 @@ fn batches_record_domain_events_once_in_order() {
             vec![
                 (a.id, IssueEvent::Created),
                 (b.id, IssueEvent::Created),
+                (a.id, IssueEvent::Resolved),
                 (
                     a.id,
                     IssueEvent::Regressed {

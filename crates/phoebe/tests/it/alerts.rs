@@ -1030,3 +1030,79 @@ fn a_new_project_emails_its_members_about_new_issues_when_a_mail_server_is_set()
         "{subject}"
     );
 }
+
+#[test]
+fn resolving_an_issue_closes_its_pagerduty_incident_and_tells_no_other_channel() {
+    let (_tmp, server) = server_allowing_loopback_channels();
+    let pager = Receiver::start(vec![]);
+    let hook = Receiver::start(vec![]);
+    let base = pager.url.trim_end_matches("/hook").to_string();
+    let pd = cli_ok(
+        &server,
+        &[
+            "alerts",
+            "channel",
+            "add",
+            "default",
+            "pagerduty",
+            &format!("{base}/v2/enqueue?routing_key=R0UT1NG"),
+        ],
+    );
+    let webhook = cli_ok(
+        &server,
+        &["alerts", "channel", "add", "default", "webhook", &hook.url],
+    );
+    cli_ok(
+        &server,
+        &[
+            "alerts",
+            "rule",
+            "add",
+            "default",
+            "--on",
+            "new-issue",
+            "--channel",
+            pd.trim(),
+            "--channel",
+            webhook.trim(),
+        ],
+    );
+    // Two new issues at once: PagerDuty gets two events, never a digest.
+    post_envelope(&server, &envelope(&error_event("KeyError", "'basket'")));
+    post_envelope(&server, &envelope(&error_event("TypeError", "None")));
+    let got = pager.wait_for(2, Duration::from_secs(15));
+    let bodies: Vec<serde_json::Value> = got
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    let mut keys: Vec<&str> = bodies
+        .iter()
+        .map(|b| {
+            assert_eq!(b["event_action"], "trigger", "{b}");
+            assert_eq!(b["routing_key"], "R0UT1NG");
+            b["dedup_key"].as_str().unwrap()
+        })
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["phoebe-issue-1", "phoebe-issue-2"]);
+    hook.wait_for(1, Duration::from_secs(10));
+
+    cli_ok(&server, &["issues", "resolve", "1"]);
+    let got = pager.wait_for(3, Duration::from_secs(10));
+    assert_eq!(got.len(), 3, "the resolve arrived");
+    let closed: serde_json::Value = serde_json::from_slice(&got[2].body).unwrap();
+    assert_eq!(
+        closed,
+        serde_json::json!({
+            "event_action": "resolve", "dedup_key": "phoebe-issue-1", "routing_key": "R0UT1NG"
+        })
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let told = notified(&hook.got.lock().unwrap());
+    assert_eq!(
+        told, 2,
+        "the webhook heard of the two new issues and nothing of the resolve"
+    );
+    let history = cli_ok(&server, &["alerts", "history", "--issue", "1", "--json"]);
+    assert!(history.contains("issue.resolved"), "{history}");
+}

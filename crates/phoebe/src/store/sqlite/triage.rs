@@ -1,6 +1,7 @@
 //! What people do to issues: status changes with their conditions, assignment, comments,
 //! deletion and merging; each change is written to the activity log in the same transaction.
 
+use crate::domain::rules::IssueEvent;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::{json, Value};
 
@@ -57,6 +58,12 @@ pub fn triage(
                 None => json!({}),
             };
             record(&tx, id, user_id, ActivityKind::Resolved, &data)?;
+            // On-call incidents opened for the issue are closed from this.
+            tx.execute(
+                "INSERT INTO domain_events (project_id, issue_id, kind, data, created_ms)
+                 SELECT project_id, id, ?2, '{}', ?3 FROM issues WHERE id = ?1",
+                params![id, IssueEvent::Resolved.kind(), super::now_ms()],
+            )?;
         }
         Triage::Unresolve => {
             tx.execute(
