@@ -56,6 +56,9 @@ pub struct SmtpConfig {
     pub url: String,
     /// The sender, e.g. `Phoebe <errors@example.com>`.
     pub from: String,
+    /// A PEM file of certificate authorities to trust besides the public ones, for a mail
+    /// server whose certificate a private CA signed; empty: public CAs only.
+    pub ca_file: String,
 }
 
 impl Default for SmtpConfig {
@@ -63,6 +66,7 @@ impl Default for SmtpConfig {
         SmtpConfig {
             url: String::new(),
             from: "Phoebe <phoebe@localhost>".into(),
+            ca_file: String::new(),
         }
     }
 }

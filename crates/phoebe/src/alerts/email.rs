@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport};
 use serde_json::Value;
 
@@ -22,6 +23,8 @@ pub struct Smtp {
     url: String,
     from: Mailbox,
     timeout: Duration,
+    /// Extra certificate authorities (`[smtp] ca_file`), PEM.
+    ca_pem: Option<Vec<u8>>,
 }
 
 impl Smtp {
@@ -40,17 +43,62 @@ impl Smtp {
                 config.from
             )
         })?;
-        SmtpTransport::from_url(&config.url).map_err(|e| {
-            format!(
-                "[smtp] url = {:?} cannot be used ({e}); e.g. smtps://user:pass@host:465 or smtp://host:587?tls=required",
-                crate::config::mask_password(&config.url)
-            )
-        })?;
-        Ok(Some(Smtp {
+        let ca_pem = match config.ca_file.trim() {
+            "" => None,
+            path => {
+                let pem = std::fs::read(path).map_err(|e| {
+                    format!("[smtp] ca_file = {path:?} cannot be read ({e}); give a PEM file of CA certificates")
+                })?;
+                Certificate::from_pem(&pem).map_err(|e| {
+                    format!("[smtp] ca_file = {path:?} holds no usable PEM certificate ({e})")
+                })?;
+                Some(pem)
+            }
+        };
+        let smtp = Smtp {
             url: config.url.clone(),
             from,
             timeout,
-        }))
+            ca_pem,
+        };
+        smtp.transport()?;
+        Ok(Some(smtp))
+    }
+
+    /// A transport for the configured URL, trusting the extra CAs for its TLS if there are.
+    fn transport(&self) -> Result<SmtpTransport, String> {
+        let mut builder = SmtpTransport::from_url(&self.url).map_err(|e| {
+            format!(
+                "[smtp] url = {:?} cannot be used ({e}); e.g. smtps://user:pass@host:465 or smtp://host:587?tls=required",
+                crate::config::mask_password(&self.url)
+            )
+        })?;
+        if let Some(pem) = &self.ca_pem {
+            let (scheme, rest) = self.url.split_once("://").unwrap_or(("", &self.url));
+            let authority = rest.split(['/', '?']).next().unwrap_or("");
+            let host_port = authority.rsplit('@').next().unwrap_or(authority);
+            let host = match host_port.strip_prefix('[') {
+                Some(v6) => v6.split(']').next().unwrap_or(v6),
+                None => host_port.split(':').next().unwrap_or(host_port),
+            };
+            let params = TlsParameters::builder(host.to_string())
+                .add_root_certificate(
+                    Certificate::from_pem(pem).map_err(|e| format!("[smtp] ca_file: {e}"))?,
+                )
+                .build_rustls()
+                .map_err(|e| format!("cannot set up TLS for the mail server: {e}"))?;
+            let query = self.url.split_once('?').map_or("", |(_, q)| q);
+            let tls = form_urlencoded::parse(query.as_bytes())
+                .find(|(k, _)| k == "tls")
+                .map(|(_, v)| v.into_owned());
+            builder = match (scheme, tls.as_deref()) {
+                ("smtps", _) => builder.tls(Tls::Wrapper(params)),
+                (_, Some("required")) => builder.tls(Tls::Required(params)),
+                (_, Some("opportunistic")) => builder.tls(Tls::Opportunistic(params)),
+                _ => builder,
+            };
+        }
+        Ok(builder.timeout(Some(self.timeout)).build())
     }
 }
 
@@ -286,10 +334,7 @@ pub fn send(smtp: Option<&Smtp>, channel: &Channel, mail: Mail) -> Result<(), St
     let message = builder
         .multipart(MultiPart::alternative_plain_html(mail.text, mail.html))
         .map_err(|e| format!("cannot build the message: {e}"))?;
-    let transport = SmtpTransport::from_url(&smtp.url)
-        .map_err(|e| format!("the mail server URL cannot be used: {e}"))?
-        .timeout(Some(smtp.timeout))
-        .build();
+    let transport = smtp.transport()?;
     transport
         .send(&message)
         .map(|_| ())

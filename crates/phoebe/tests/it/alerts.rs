@@ -17,8 +17,11 @@ pub(crate) struct Received {
     pub(crate) body: Vec<u8>,
 }
 
+/// A scripted "status" that never answers.
+pub(crate) const HANG: u16 = 0;
+
 /// A webhook receiver on a loopback port: answers each request with the next scripted status
-/// (200 once the script is used up) and keeps what it got. `browser.rs` uses it too.
+/// (200 once the script is used up; [`HANG`]: no answer at all) and keeps what it got. `browser.rs` uses it too.
 pub(crate) struct Receiver {
     pub(crate) url: String,
     pub(crate) got: Arc<Mutex<Vec<Received>>>,
@@ -64,6 +67,14 @@ impl Receiver {
                     body,
                 });
                 let status = script.next().unwrap_or(200);
+                if status == HANG {
+                    // Never answer: hold the connection open until long after any timeout.
+                    std::thread::spawn(move || {
+                        std::thread::sleep(Duration::from_secs(60));
+                        drop(stream);
+                    });
+                    continue;
+                }
                 let _ = write!(
                     stream,
                     "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -1105,4 +1116,310 @@ fn resolving_an_issue_closes_its_pagerduty_incident_and_tells_no_other_channel()
     );
     let history = cli_ok(&server, &["alerts", "history", "--issue", "1", "--json"]);
     assert!(history.contains("issue.resolved"), "{history}");
+}
+
+#[test]
+fn a_receiver_that_fails_then_hangs_then_recovers_gets_each_notification_once_and_holds_up_nobody()
+{
+    // timeout_secs = 3 (see `data_dir_allowing_loopback_channels`).
+    let (_tmp, server) = server_allowing_loopback_channels();
+    let flaky = Receiver::start(vec![503, HANG]);
+    let healthy = Receiver::start(vec![]);
+    let add = |url: &str| {
+        cli_ok(
+            &server,
+            &["alerts", "channel", "add", "default", "webhook", url],
+        )
+        .trim()
+        .to_string()
+    };
+    let (flaky_channel, healthy_channel) = (add(&flaky.url), add(&healthy.url));
+    cli_ok(
+        &server,
+        &[
+            "alerts",
+            "rule",
+            "add",
+            "default",
+            "--on",
+            "new-issue",
+            "--channel",
+            &flaky_channel,
+            "--channel",
+            &healthy_channel,
+        ],
+    );
+    let started = Instant::now();
+    assert_eq!(
+        post_envelope(&server, &envelope(&error_event("KeyError", "'basket'"))).0,
+        200
+    );
+    // Attempt 1 gets a 503 at once; attempt 2, 5 s later, hangs until the 3 s timeout.
+    let got = flaky.wait_for(2, Duration::from_secs(15));
+    assert_eq!(got.len(), 2);
+    // While the flaky receiver hangs, the other channel has its notification and ingest and
+    // digest go on.
+    assert_eq!(healthy.wait_for(1, Duration::from_secs(1)).len(), 1);
+    let during = Instant::now();
+    assert_eq!(
+        post_envelope(&server, &envelope(&error_event("TypeError", "None"))).0,
+        200
+    );
+    server.wait_digested(2);
+    assert!(
+        during.elapsed() < Duration::from_secs(3),
+        "ingest did not wait"
+    );
+
+    // Attempt 3, 10 s after the timeout, is answered; the second issue's notification goes
+    // out with it or right after (folded or not, once).
+    let until = Instant::now() + Duration::from_secs(30);
+    while notification_ids(&flaky.got.lock().unwrap()[2..]).len() < 2 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let got = flaky.got.lock().unwrap().clone();
+    let ids = notification_ids(&got);
+    assert_eq!(
+        ids[0], ids[1],
+        "attempts 1 and 2 carried the same notification"
+    );
+    let mut after: Vec<String> = notification_ids(&got[2..]);
+    after.sort();
+    after.dedup();
+    assert_eq!(
+        after.len(),
+        2,
+        "both notifications arrived after the recovery: {ids:?}"
+    );
+    assert!(after.contains(&ids[0]));
+    assert!(
+        started.elapsed() >= Duration::from_secs(5 + 3 + 10),
+        "backoff: 5 s after the 503, 10 s after the timeout"
+    );
+    let history: serde_json::Value = serde_json::from_str(&cli_ok(
+        &server,
+        &["alerts", "history", "--json", "--issue", "1"],
+    ))
+    .unwrap();
+    let flaky_one = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["channel"] == flaky_channel.as_str())
+        .unwrap();
+    assert_eq!(flaky_one["state"], "sent");
+    assert_eq!(flaky_one["attempts"], 3, "{history}");
+    // Nothing more turns up.
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(
+        flaky.got.lock().unwrap().len(),
+        got.len(),
+        "nothing sent twice after success"
+    );
+}
+
+/// A mail server speaking `mode` (plain, starttls, smtps) with a certificate `tls` signed, and
+/// requiring `login` when given: `tests/smtp_server.py` on aiosmtpd.
+fn secure_mail_server(
+    tools: &std::path::Path,
+    dir: &std::path::Path,
+    mode: &str,
+    tls: &TestCa,
+    login: &str,
+) -> MailServer {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let maildir = dir.join(format!("maildir-{mode}"));
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/smtp_server.py");
+    let child = std::process::Command::new("python3")
+        .arg(script)
+        .arg(port.to_string())
+        .arg(&maildir)
+        .arg(mode)
+        .arg(&tls.cert)
+        .arg(&tls.key)
+        .arg(login)
+        .env("PYTHONPATH", tools)
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < until, "the mail server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    MailServer {
+        child,
+        maildir,
+        port,
+    }
+}
+
+/// A private certificate authority and a server certificate it signed for 127.0.0.1, made
+/// with the `openssl` command.
+struct TestCa {
+    ca: std::path::PathBuf,
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+}
+
+impl TestCa {
+    fn make(dir: &std::path::Path) -> TestCa {
+        let path = |name: &str| dir.join(name);
+        let openssl = |args: &[&str]| {
+            let out = std::process::Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .expect("the tests need the openssl command");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Phoebe test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        std::fs::write(
+            path("server.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ]);
+        TestCa {
+            ca: path("ca.pem"),
+            cert: path("server.pem"),
+            key: path("server.key"),
+        }
+    }
+}
+
+#[test]
+fn email_goes_over_starttls_and_implicit_tls_with_a_login_and_checks_the_certificate() {
+    let Some(tools) = smtp_tools() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let tls = TestCa::make(tmp.path());
+    let starttls = secure_mail_server(&tools, tmp.path(), "starttls", &tls, "mailer:s3cret pass");
+    let smtps = secure_mail_server(&tools, tmp.path(), "smtps", &tls, "mailer:s3cret pass");
+    let dir = tmp.path().join("data");
+    std::fs::create_dir_all(&dir).unwrap();
+    let configure = |url: &str, ca: Option<&std::path::Path>| {
+        let ca = ca.map_or(String::new(), |p| {
+            format!("ca_file = {:?}\n", p.display().to_string())
+        });
+        std::fs::write(
+            dir.join("phoebe.toml"),
+            format!("[smtp]\nurl = {url:?}\nfrom = \"errors@example.com\"\n{ca}"),
+        )
+        .unwrap();
+    };
+    let starttls_url = format!(
+        "smtp://mailer:s3cret%20pass@127.0.0.1:{}?tls=required",
+        starttls.port
+    );
+    let smtps_url = format!("smtps://mailer:s3cret%20pass@127.0.0.1:{}", smtps.port);
+    configure(&starttls_url, Some(&tls.ca));
+    let server = Server::start_in(&dir, &[]);
+    let channel = cli_ok(
+        &server,
+        &[
+            "alerts",
+            "channel",
+            "add",
+            "default",
+            "email",
+            "dev@example.com",
+        ],
+    );
+    let channel = channel.trim();
+
+    // STARTTLS with a login: delivered.
+    cli_ok(&server, &["alerts", "test", channel]);
+    let got = starttls.wait_for(1);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["to"], "dev@example.com");
+    // Implicit TLS with a login: delivered.
+    configure(&smtps_url, Some(&tls.ca));
+    cli_ok(&server, &["alerts", "test", channel]);
+    assert_eq!(smtps.wait_for(1).len(), 1);
+
+    // A wrong password is refused, and the error says so.
+    configure(
+        &format!("smtps://mailer:wrong@127.0.0.1:{}", smtps.port),
+        Some(&tls.ca),
+    );
+    let (code, _, err) = phoebe(&dir, &["alerts", "test", channel]);
+    assert_ne!(code, 0);
+    assert!(err.contains("the test notification failed"), "{err}");
+    assert!(err.to_lowercase().contains("auth"), "{err}");
+    // Without the private CA the certificate is not trusted: nothing is sent in the clear.
+    configure(&starttls_url, None);
+    let (code, _, err) = phoebe(&dir, &["alerts", "test", channel]);
+    assert_ne!(code, 0);
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+    // Without a login the server refuses the message.
+    configure(
+        &format!("smtp://127.0.0.1:{}?tls=required", starttls.port),
+        Some(&tls.ca),
+    );
+    let (code, _, _) = phoebe(&dir, &["alerts", "test", channel]);
+    assert_ne!(code, 0);
+    assert_eq!(
+        starttls.messages().len(),
+        1,
+        "only the first message arrived"
+    );
+    assert_eq!(smtps.messages().len(), 1);
+    // A CA file that is not there is named in the error.
+    configure(&smtps_url, Some(&tmp.path().join("missing.pem")));
+    let (code, _, err) = phoebe(&dir, &["alerts", "test", channel]);
+    assert_ne!(code, 0);
+    assert!(err.contains("ca_file"), "{err}");
 }
