@@ -150,14 +150,14 @@ pub struct Mail {
     pub html: String,
 }
 
-fn escape(s: &str) -> String {
+pub(super) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
 }
 
-fn issue_url(public_url: &str, issue: &Issue) -> String {
+pub(super) fn issue_url(public_url: &str, issue: &Issue) -> String {
     format!("{}/issues/{}/", public_url.trim_end_matches('/'), issue.id)
 }
 
@@ -321,14 +321,14 @@ pub fn test(channel: &Channel, public_url: &str) -> Mail {
     }
 }
 
-/// Sends `mail` to the channel's addresses.
-pub fn send(smtp: Option<&Smtp>, channel: &Channel, mail: Mail) -> Result<(), String> {
+/// Sends `mail` to `to`: addresses, comma-separated.
+pub fn send(smtp: Option<&Smtp>, to: &str, mail: Mail) -> Result<(), String> {
     let smtp =
         smtp.ok_or("no mail server is configured: set [smtp] url (PHOEBE_SMTP_URL) and restart")?;
     let mut builder = Message::builder()
         .from(smtp.from.clone())
         .subject(mail.subject);
-    for to in parse_recipients(&channel.target)? {
+    for to in parse_recipients(to)? {
         builder = builder.to(to);
     }
     let message = builder

@@ -9,6 +9,7 @@
 mod chat;
 pub mod email;
 pub mod outbound;
+pub mod summary;
 mod webhook;
 
 use std::collections::{HashMap, HashSet};
@@ -84,7 +85,7 @@ impl Signal {
 /// The running alert threads.
 pub struct Alerts {
     stop: Arc<AtomicBool>,
-    signals: [Arc<Signal>; 2],
+    signals: [Arc<Signal>; 3],
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -104,6 +105,18 @@ impl Alerts {
                 .name("alerts".into())
                 .spawn(move || evaluate_loop(&*store, &stop, &events, &due))?
         };
+        let summaries = Arc::new(Signal::default());
+        let summarize = {
+            let (store, settings, stop, wake) = (
+                store.clone(),
+                settings.clone(),
+                stop.clone(),
+                summaries.clone(),
+            );
+            std::thread::Builder::new()
+                .name("alerts-summary".into())
+                .spawn(move || summary_loop(&*store, &settings, &stop, &wake))?
+        };
         let deliver = {
             let (stop, due) = (stop.clone(), due.clone());
             std::thread::Builder::new()
@@ -112,8 +125,8 @@ impl Alerts {
         };
         Ok(Alerts {
             stop,
-            signals: [events, due],
-            threads: vec![evaluate, deliver],
+            signals: [events, due, summaries],
+            threads: vec![evaluate, deliver, summarize],
         })
     }
 
@@ -247,6 +260,19 @@ pub fn evaluate_thresholds(store: &dyn Store, now_ms: i64) -> anyhow::Result<usi
         tracing::debug!(n = alerts.len(), "threshold alerts queued");
     }
     Ok(alerts.len())
+}
+
+/// How often the summary thread looks for summaries that came due.
+const SUMMARY_CHECK: Duration = Duration::from_secs(60);
+
+fn summary_loop(store: &dyn Store, settings: &Settings, stop: &AtomicBool, wake: &Signal) {
+    let mut seen = 0;
+    while !stop.load(Ordering::SeqCst) {
+        if let Err(e) = summary::send_due(store, settings, now_ms()) {
+            tracing::error!(error = %e, "looking for due summary emails failed; trying again in a minute");
+        }
+        wake.wait(&mut seen, SUMMARY_CHECK);
+    }
 }
 
 fn deliver_loop(store: Arc<dyn Store>, settings: Settings, stop: &AtomicBool, due_now: &Signal) {
@@ -386,9 +412,11 @@ fn deliver(store: &dyn Store, settings: &Settings, alerts: &[Alert]) -> Result<(
         ChannelKind::Webhook => {
             webhook::post(out, &channel, &webhook::digest_body(&items, &project, url))
         }
-        ChannelKind::Email => {
-            email::send(out.smtp(), &channel, email::digest(&items, &project, url))
-        }
+        ChannelKind::Email => email::send(
+            out.smtp(),
+            &channel.target,
+            email::digest(&items, &project, url),
+        ),
         _ => chat::post(out, &channel, &chat::Notice::digest(&items, &project, url)),
     }
 }
@@ -429,7 +457,7 @@ fn deliver_one(
                 _ => Vec::new(),
             };
             let mail = email::one(alert, &issue, project, &frames, url);
-            email::send(out.smtp(), channel, mail)
+            email::send(out.smtp(), &channel.target, mail)
         }
     }
 }
@@ -441,9 +469,11 @@ pub fn send_test(outbound: &Outbound, channel: &Channel, public_url: &str) -> Re
         ChannelKind::Webhook => {
             webhook::post(outbound, channel, &webhook::test_body(channel, public_url))
         }
-        ChannelKind::Email => {
-            email::send(outbound.smtp(), channel, email::test(channel, public_url))
-        }
+        ChannelKind::Email => email::send(
+            outbound.smtp(),
+            &channel.target,
+            email::test(channel, public_url),
+        ),
         _ => chat::post(outbound, channel, &chat::Notice::test(channel, public_url)),
     }
 }

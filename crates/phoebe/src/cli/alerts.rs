@@ -3,7 +3,9 @@
 use clap::Subcommand;
 
 use crate::api::json::{self as shapes, iso};
-use crate::domain::alerts::{ChannelId, ChannelKind, Filters, RuleId, RuleSpec, Trigger};
+use crate::domain::alerts::{
+    ChannelId, ChannelKind, Filters, RuleId, RuleSpec, SummaryPeriod, Trigger,
+};
 use crate::domain::IssueId;
 use crate::ops::{parse_period_ms, Ops};
 
@@ -19,6 +21,11 @@ pub enum AlertsCommand {
     Rule {
         #[command(subcommand)]
         command: RuleCommand,
+    },
+    /// Daily or weekly summary emails of a project's new issues and regressions.
+    Summary {
+        #[command(subcommand)]
+        command: SummaryCommand,
     },
     /// Send a test notification to a channel now.
     Test {
@@ -74,6 +81,32 @@ pub enum ChannelCommand {
     Remove {
         /// Channel id.
         id: ChannelId,
+    },
+}
+
+/// `phoebe alerts summary ...`
+#[derive(Subcommand, Debug)]
+pub enum SummaryCommand {
+    /// Start, change or stop a user's summary of a project.
+    Set {
+        /// Project slug or id.
+        project: String,
+        /// Whose (login).
+        #[arg(long)]
+        user: String,
+        /// daily, weekly or off.
+        #[arg(long)]
+        every: String,
+    },
+    /// List summaries: who gets which project's, how often, and up to when the last one went.
+    List,
+    /// Send a user's summary of a project now (what happened since the last one).
+    Send {
+        /// Project slug or id.
+        project: String,
+        /// Whose (login).
+        #[arg(long)]
+        user: String,
     },
 }
 
@@ -267,6 +300,48 @@ pub fn run(ops: &Ops, command: &AlertsCommand) -> anyhow::Result<()> {
             RuleCommand::Remove { id } => {
                 ops.remove_rule(*id)?;
                 eprintln!("removed rule {id}");
+            }
+        },
+        AlertsCommand::Summary { command } => match command {
+            SummaryCommand::Set {
+                project,
+                user,
+                every,
+            } => {
+                let period = match every.as_str() {
+                    "off" => None,
+                    p => Some(
+                        SummaryPeriod::parse(p)
+                            .map_err(|e| anyhow::anyhow!("--every: {e} (or off)"))?,
+                    ),
+                };
+                ops.set_summary(project, Some(user), period)?;
+                match period {
+                    Some(p) => eprintln!("{user} gets a {} summary of {project}", p.as_str()),
+                    None => eprintln!("{user} gets no summary of {project} any more"),
+                }
+            }
+            SummaryCommand::List => {
+                println!(
+                    "{:<24} {:<8} {:<8} LAST COVERED UP TO",
+                    "USER", "PROJECT", "EVERY"
+                );
+                for (user, s) in ops.summaries()? {
+                    println!(
+                        "{:<24} {:<8} {:<8} {}",
+                        user.login,
+                        s.project_id,
+                        s.period.as_str(),
+                        iso(s.last_sent_ms)
+                    );
+                }
+            }
+            SummaryCommand::Send { project, user } => {
+                if ops.send_summary_now(project, Some(user))? {
+                    eprintln!("sent {user} the summary of {project}");
+                } else {
+                    eprintln!("nothing new or regressed in {project} since the last summary: nothing sent");
+                }
             }
         },
         AlertsCommand::Test { channel } => {

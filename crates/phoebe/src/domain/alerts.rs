@@ -648,6 +648,70 @@ pub fn headline(what: &IssueEvent) -> String {
     }
 }
 
+/// How often a summary email goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SummaryPeriod {
+    /// Every 24 hours.
+    Daily,
+    /// Every 7 days.
+    Weekly,
+}
+
+impl SummaryPeriod {
+    /// Name in the database, the CLI and the forms.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SummaryPeriod::Daily => "daily",
+            SummaryPeriod::Weekly => "weekly",
+        }
+    }
+
+    /// Parses a name; the error lists the periods there are.
+    pub fn parse(s: &str) -> Result<SummaryPeriod, String> {
+        match s {
+            "daily" => Ok(SummaryPeriod::Daily),
+            "weekly" => Ok(SummaryPeriod::Weekly),
+            other => Err(format!("unknown period {other:?}: use daily or weekly")),
+        }
+    }
+
+    /// Its length, ms.
+    pub fn ms(self) -> i64 {
+        match self {
+            SummaryPeriod::Daily => 86_400_000,
+            SummaryPeriod::Weekly => 7 * 86_400_000,
+        }
+    }
+
+    /// "day" or "week", for subjects.
+    pub fn noun(self) -> &'static str {
+        match self {
+            SummaryPeriod::Daily => "day",
+            SummaryPeriod::Weekly => "week",
+        }
+    }
+}
+
+/// Someone's summary email of one project's new and regressed issues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Who gets it.
+    pub user_id: super::UserId,
+    /// Which project it covers.
+    pub project_id: ProjectId,
+    /// How often.
+    pub period: SummaryPeriod,
+    /// The end of the last period it covered (or when it was set up), ms.
+    pub last_sent_ms: i64,
+}
+
+impl Summary {
+    /// Whether the next summary is due at `now_ms`.
+    pub fn is_due(&self, now_ms: i64) -> bool {
+        now_ms >= self.last_sent_ms + self.period.ms()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -982,5 +1046,28 @@ mod tests {
         assert!(out
             .iter()
             .all(|a| a.what == IssueEvent::Resolved && a.event_id == 1));
+    }
+
+    #[test]
+    fn summaries_come_due_a_period_after_the_last_one() {
+        let s = Summary {
+            user_id: crate::domain::UserId(1),
+            project_id: ProjectId(1),
+            period: SummaryPeriod::Daily,
+            last_sent_ms: 1_000,
+        };
+        assert!(!s.is_due(1_000 + 86_399_999));
+        assert!(s.is_due(1_000 + 86_400_000));
+        let weekly = Summary {
+            period: SummaryPeriod::Weekly,
+            ..s
+        };
+        assert!(!weekly.is_due(1_000 + 86_400_000));
+        for p in [SummaryPeriod::Daily, SummaryPeriod::Weekly] {
+            assert_eq!(SummaryPeriod::parse(p.as_str()), Ok(p));
+        }
+        assert!(SummaryPeriod::parse("hourly")
+            .unwrap_err()
+            .contains("weekly"));
     }
 }

@@ -141,3 +141,97 @@ impl Ops {
             .alert_history(project.map(|p| p.id), issue, limit.clamp(1, 1000))?)
     }
 }
+
+impl Ops {
+    /// The signed-in user the operations act for, if a person.
+    pub fn me(&self) -> Option<&crate::domain::User> {
+        match &self.caller {
+            super::Caller::Member { user, .. } => Some(user),
+            _ => None,
+        }
+    }
+
+    /// The user a summary is for: `login`, or the signed-in caller when `None`. People set their
+    /// own summaries; owners (and the server's CLI) anyone's.
+    fn summary_user(&self, login: Option<&str>) -> OpsResult<crate::domain::User> {
+        match (login, self.me().cloned()) {
+            (None, Some(me)) => Ok(me),
+            (Some(login), Some(me)) if me.login == login => Ok(me),
+            (None, None) => Err(OpsError::Invalid(
+                "say whose summary this is: --user <login>".into(),
+            )),
+            (Some(login), _) => {
+                self.allow(Permission::ManageUsers)?;
+                Ok(self.store.user_by_login(login)?)
+            }
+        }
+    }
+
+    /// Starts, changes (`Some`) or stops (`None`) a summary email of a project for a user (see
+    /// [`Ops::summary_user`]); a new one covers from now.
+    pub fn set_summary(
+        &self,
+        project: &str,
+        login: Option<&str>,
+        period: Option<SummaryPeriod>,
+    ) -> OpsResult<()> {
+        self.allow(Permission::Read)?;
+        let project = self.find_project(project)?;
+        let user = self.summary_user(login)?;
+        if period.is_some() && self.outbound.smtp().is_none() {
+            return Err(OpsError::Invalid(
+                "summary emails need a mail server: set [smtp] url (or PHOEBE_SMTP_URL) and from"
+                    .into(),
+            ));
+        }
+        let now = chrono::Utc::now().timestamp_millis();
+        Ok(self.store.set_summary(user.id, project.id, period, now)?)
+    }
+
+    /// Summary emails: the caller's own, or everyone's for owners and the CLI.
+    pub fn summaries(&self) -> OpsResult<Vec<(crate::domain::User, Summary)>> {
+        self.allow(Permission::Read)?;
+        let users = self.store.users()?;
+        let mine = match &self.caller {
+            super::Caller::Member { user, .. } if !self.caller.may(Permission::ManageUsers) => {
+                Some(user.id)
+            }
+            _ => None,
+        };
+        Ok(self
+            .store
+            .summaries(mine)?
+            .into_iter()
+            .filter_map(|s| {
+                let user = users.iter().find(|u| u.id == s.user_id)?.clone();
+                Some((user, s))
+            })
+            .collect())
+    }
+
+    /// Sends a user's summary of a project now, covering what happened since the last one (at
+    /// most a period back); `Ok(false)` when there was nothing to report.
+    pub fn send_summary_now(&self, project: &str, login: Option<&str>) -> OpsResult<bool> {
+        self.allow(Permission::Read)?;
+        let project = self.find_project(project)?;
+        let user = self.summary_user(login)?;
+        let summary = self
+            .store
+            .summaries(Some(user.id))?
+            .into_iter()
+            .find(|s| s.project_id == project.id)
+            .ok_or_else(|| {
+                OpsError::Invalid(format!(
+                    "{} has no summary of {}: set one up first",
+                    user.login, project.slug
+                ))
+            })?;
+        let settings = crate::alerts::Settings {
+            public_url: self.public_url.clone(),
+            outbound: self.outbound.clone(),
+        };
+        let now = chrono::Utc::now().timestamp_millis();
+        crate::alerts::summary::send(&*self.store, &settings, &summary, now)
+            .map_err(|e| OpsError::Invalid(format!("the summary could not be sent: {e}")))
+    }
+}

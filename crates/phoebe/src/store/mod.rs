@@ -380,6 +380,24 @@ pub trait AlertStore: Send + Sync + 'static {
         next_attempt_ms: Option<i64>,
         now_ms: i64,
     ) -> StoreResult<()>;
+    /// Sets (or, with `None`, ends) a user's summary email of a project; a new or changed one
+    /// counts from `now_ms`.
+    fn set_summary(
+        &self,
+        user_id: UserId,
+        project_id: ProjectId,
+        period: Option<SummaryPeriod>,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+    /// Summary emails, of one user or all.
+    fn summaries(&self, user_id: Option<UserId>) -> StoreResult<Vec<Summary>>;
+    /// Records that a summary covered up to `until_ms`.
+    fn summary_sent(
+        &self,
+        user_id: UserId,
+        project_id: ProjectId,
+        until_ms: i64,
+    ) -> StoreResult<()>;
     /// Notifications newest first, of one project or issue (or all), at most `limit`.
     fn alert_history(
         &self,

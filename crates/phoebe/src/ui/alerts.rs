@@ -17,7 +17,8 @@ use super::session::{CheckedForm, Form, Viewer};
 use super::{blocking, form_status, page_with_status, Shared, UiError};
 use crate::api::json::short_id;
 use crate::domain::alerts::{
-    headline, Alert, Channel, ChannelId, ChannelKind, Filters, RuleId, RuleSpec, Trigger, LEVELS,
+    headline, Alert, Channel, ChannelId, ChannelKind, Filters, RuleId, RuleSpec, SummaryPeriod,
+    Trigger, LEVELS,
 };
 use crate::domain::{IssueId, Project};
 use crate::ops::{Ops, OpsError};
@@ -249,6 +250,8 @@ struct AlertsPage {
     ticks: Vec<Tick>,
     rule_draft: RuleDraft,
     channel_draft: ChannelDraft,
+    /// The viewer's own summary email of this project: off, daily or weekly.
+    summary: Vec<Choice>,
     error: Option<String>,
     notice: Option<String>,
 }
@@ -262,6 +265,7 @@ enum Done {
     ChannelAdded(ChannelId),
     ChannelRemoved,
     TestSent(ChannelId),
+    SummarySet,
 }
 
 impl Done {
@@ -272,6 +276,7 @@ impl Done {
             Done::ChannelAdded(id) => format!("done=channel-added&channel={id}"),
             Done::ChannelRemoved => "done=channel-removed".into(),
             Done::TestSent(id) => format!("done=test-sent&channel={id}"),
+            Done::SummarySet => "done=summary-set".into(),
         }
     }
 
@@ -292,6 +297,7 @@ impl Done {
             "channel-added" => channel().map(Done::ChannelAdded),
             "channel-removed" => Some(Done::ChannelRemoved),
             "test-sent" => channel().map(Done::TestSent),
+            "summary-set" => Some(Done::SummarySet),
             _ => None,
         }
     }
@@ -309,6 +315,7 @@ impl Done {
                 "Sent a test notification to {}, and the receiver accepted it.",
                 channel_name(channels, id)
             ),
+            Done::SummarySet => "Saved your summary email setting.".into(),
         }
     }
 }
@@ -351,21 +358,28 @@ async fn render(
     error: Option<String>,
     (rule_draft, channel_draft): (RuleDraft, ChannelDraft),
 ) -> Result<Response, UiError> {
-    let (project, rules, channels, history, issues) = blocking(viewer.ops(&state.0), move |ops| {
-        let project = ops.find_project(&slug)?;
-        let id = project.id.to_string();
-        let rules = ops.rules(Some(&id))?;
-        let channels = ops.channels(Some(&id))?;
-        let history = ops.alert_history(Some(&id), None, HISTORY_LEN)?;
-        let mut issues: HashMap<IssueId, String> = HashMap::new();
-        for a in &history {
-            if let Entry::Vacant(slot) = issues.entry(a.alert.issue_id) {
-                slot.insert(issue_label(ops, &project, a.alert.issue_id)?);
+    let (project, rules, channels, history, issues, mine) =
+        blocking(viewer.ops(&state.0), move |ops| {
+            let project = ops.find_project(&slug)?;
+            let me = ops.me().map(|u| u.id);
+            let mine = ops
+                .summaries()?
+                .into_iter()
+                .find(|(u, s)| Some(u.id) == me && s.project_id == project.id)
+                .map(|(_, s)| s.period);
+            let id = project.id.to_string();
+            let rules = ops.rules(Some(&id))?;
+            let channels = ops.channels(Some(&id))?;
+            let history = ops.alert_history(Some(&id), None, HISTORY_LEN)?;
+            let mut issues: HashMap<IssueId, String> = HashMap::new();
+            for a in &history {
+                if let Entry::Vacant(slot) = issues.entry(a.alert.issue_id) {
+                    slot.insert(issue_label(ops, &project, a.alert.issue_id)?);
+                }
             }
-        }
-        Ok((project, rules, channels, history, issues))
-    })
-    .await?;
+            Ok((project, rules, channels, history, issues, mine))
+        })
+        .await?;
     let now = chrono::Utc::now().timestamp_millis();
     let history = alert_rows(&history, &channels, now)
         .into_iter()
@@ -430,6 +444,10 @@ async fn render(
             ticks,
             rule_draft,
             channel_draft,
+            summary: choices(
+                [("off", "Off"), ("daily", "Daily"), ("weekly", "Weekly")],
+                mine.map_or("off", SummaryPeriod::as_str),
+            ),
             error,
             notice,
         },
@@ -448,6 +466,7 @@ enum Change {
     },
     RemoveChannel(ChannelId),
     TestChannel(ChannelId),
+    Summary(Option<SummaryPeriod>),
 }
 
 /// A field, trimmed; empty when absent.
@@ -506,6 +525,10 @@ fn parse_change(form: &Form) -> Result<Change, String> {
         }
         "remove-channel" => parse_id(text(form, "channel")).map(Change::RemoveChannel),
         "test-channel" => parse_id(text(form, "channel")).map(Change::TestChannel),
+        "summary" => match text(form, "every") {
+            "off" => Ok(Change::Summary(None)),
+            every => SummaryPeriod::parse(every).map(|p| Change::Summary(Some(p))),
+        },
         other => Err(format!("unknown action {}; reload the page", quoted(other))),
     }
 }
@@ -616,6 +639,10 @@ fn apply(ops: &Ops, project: &Project, change: Change) -> Result<Done, OpsError>
             // Sent now, while the form waits: the error says what the receiver answered.
             ops.test_channel(channel)?;
             Ok(Done::TestSent(channel))
+        }
+        Change::Summary(period) => {
+            ops.set_summary(&id, None, period)?;
+            Ok(Done::SummarySet)
         }
     }
 }

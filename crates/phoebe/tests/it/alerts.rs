@@ -1423,3 +1423,95 @@ fn email_goes_over_starttls_and_implicit_tls_with_a_login_and_checks_the_certifi
     assert_ne!(code, 0);
     assert!(err.contains("ca_file"), "{err}");
 }
+
+#[test]
+fn a_weekly_summary_lists_new_issues_and_regressions_and_a_quiet_week_sends_nothing() {
+    let Some(tools) = smtp_tools() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (mail, dir) = mail_server_and_data_dir(&tools, tmp.path());
+    let server = Server::start_in(&dir, &[]);
+    // Not before the mail server knows where to send it.
+    cli_ok(
+        &server,
+        &["user", "set-email", "admin", "admin@example.com"],
+    );
+    post_envelope(&server, &envelope(&error_event("KeyError", "'basket'")));
+    server.wait_digested(1);
+    cli_ok(&server, &["issues", "resolve", "1"]);
+    std::thread::sleep(Duration::from_millis(20));
+    cli_ok(
+        &server,
+        &[
+            "alerts", "summary", "set", "default", "--user", "admin", "--every", "weekly",
+        ],
+    );
+    let list = cli_ok(&server, &["alerts", "summary", "list"]);
+    assert!(list.contains("admin") && list.contains("weekly"), "{list}");
+    // This week: a new issue, and the resolved one back.
+    post_envelope(&server, &envelope(&error_event("TypeError", "None")));
+    post_envelope(&server, &envelope(&error_event("KeyError", "'basket'")));
+    server.wait_digested(3);
+
+    let (code, _, err) = phoebe(
+        &dir,
+        &["alerts", "summary", "send", "default", "--user", "admin"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let summaries = |mail: &MailServer| -> Vec<serde_json::Value> {
+        mail.messages()
+            .into_iter()
+            .filter(|m| m["subject"].as_str().unwrap_or("").contains("this week"))
+            .collect()
+    };
+    let until = Instant::now() + Duration::from_secs(10);
+    while summaries(&mail).is_empty() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let got = summaries(&mail);
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0]["subject"],
+        "[Default] 1 new issue and 1 regression in Default this week"
+    );
+    assert_eq!(got[0]["to"], "admin@example.com");
+    let text = got[0]["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["type"] == "text/plain")
+        .unwrap()["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        text.contains("New issues:\n- DEFAULT-2 TypeError: None"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Regressions:\n- DEFAULT-1 KeyError: 'basket'"),
+        "{text}"
+    );
+
+    // Nothing happened since: nothing is sent.
+    let (code, _, err) = phoebe(
+        &dir,
+        &["alerts", "summary", "send", "default", "--user", "admin"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("nothing sent"), "{err}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(summaries(&mail).len(), 1);
+    // Stopped, it cannot be sent.
+    cli_ok(
+        &server,
+        &[
+            "alerts", "summary", "set", "default", "--user", "admin", "--every", "off",
+        ],
+    );
+    let (code, _, err) = phoebe(
+        &dir,
+        &["alerts", "summary", "send", "default", "--user", "admin"],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("no summary"), "{err}");
+}

@@ -789,3 +789,51 @@ fn people_set_their_own_email_address_and_owners_see_it() {
         cleared.body
     );
 }
+
+#[test]
+fn people_choose_their_own_summary_email_on_the_alerts_page() {
+    let bare = Server::start();
+    let mut c = Client::new(&bare);
+    assert_eq!(c.log_in("admin", ADMIN_PASSWORD).status, 303);
+    let csrf = c.csrf("/projects/default/alerts/");
+    let refused = c.post(
+        "/projects/default/alerts/",
+        &[("csrf", &csrf), ("action", "summary"), ("every", "daily")],
+        &[],
+    );
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused.body.contains("need a mail server"),
+        "{}",
+        refused.body
+    );
+
+    // A mail server is configured (nothing is sent here).
+    let server = Server::start_with(&[("PHOEBE_SMTP_URL", "smtp://127.0.0.1:9")]);
+    let mut c = Client::new(&server);
+    assert_eq!(c.log_in("admin", ADMIN_PASSWORD).status, 303);
+    let page = c.get("/projects/default/alerts/");
+    assert!(page.body.contains("Summary email"), "{}", page.body);
+    let csrf = c.csrf("/projects/default/alerts/");
+    let set = c.post(
+        "/projects/default/alerts/",
+        &[("csrf", &csrf), ("action", "summary"), ("every", "weekly")],
+        &[],
+    );
+    assert_eq!(set.status, 303);
+    let page = c.get("/projects/default/alerts/?done=summary-set");
+    assert!(page.body.contains("Saved your summary email setting."));
+    assert!(
+        page.body.contains("<option value=\"weekly\" selected>"),
+        "{}",
+        page.body
+    );
+    let (_, list, _) = phoebe(&server.data_dir, &["alerts", "summary", "list"]);
+    assert!(list.contains("admin") && list.contains("weekly"), "{list}");
+    let bad = c.post(
+        "/projects/default/alerts/",
+        &[("csrf", &csrf), ("action", "summary"), ("every", "hourly")],
+        &[],
+    );
+    assert_eq!(bad.status, 400);
+}

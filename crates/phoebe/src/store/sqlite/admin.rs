@@ -492,6 +492,10 @@ pub fn delete_project(c: &mut Connection, id: ProjectId) -> StoreResult<()> {
     for sql in [
         "DELETE FROM issue_hourly WHERE issue_id IN (SELECT id FROM issues WHERE project_id = ?1)",
         "DELETE FROM issue_minutes WHERE issue_id IN (SELECT id FROM issues WHERE project_id = ?1)",
+        "DELETE FROM alert_summaries WHERE project_id = ?1",
+        "DELETE FROM alert_outbox WHERE project_id = ?1",
+        "DELETE FROM alert_rules WHERE project_id = ?1",
+        "DELETE FROM alert_channels WHERE project_id = ?1",
         "DELETE FROM issue_tags WHERE issue_id IN (SELECT id FROM issues WHERE project_id = ?1)",
         "DELETE FROM activity WHERE issue_id IN (SELECT id FROM issues WHERE project_id = ?1)",
         "DELETE FROM events WHERE project_id = ?1",

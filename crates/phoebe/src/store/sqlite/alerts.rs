@@ -351,3 +351,60 @@ pub fn history(
     let rows = st.query_map(params![project_id, issue_id, limit], alert_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+pub fn set_summary(
+    c: &Connection,
+    user_id: UserId,
+    project_id: ProjectId,
+    period: Option<SummaryPeriod>,
+    now_ms: i64,
+) -> StoreResult<()> {
+    super::admin::project(c, project_id)?;
+    match period {
+        Some(p) => c.execute(
+            "INSERT INTO alert_summaries (user_id, project_id, period, last_sent_ms)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (user_id, project_id) DO UPDATE SET period = excluded.period,
+                last_sent_ms = excluded.last_sent_ms",
+            params![user_id, project_id, p.as_str(), now_ms],
+        )?,
+        None => c.execute(
+            "DELETE FROM alert_summaries WHERE user_id = ?1 AND project_id = ?2",
+            params![user_id, project_id],
+        )?,
+    };
+    Ok(())
+}
+
+pub fn summaries(c: &Connection, user_id: Option<UserId>) -> StoreResult<Vec<Summary>> {
+    let mut st = c.prepare_cached(
+        "SELECT user_id, project_id, period, last_sent_ms FROM alert_summaries
+         WHERE ?1 IS NULL OR user_id = ?1 ORDER BY user_id, project_id",
+    )?;
+    let rows = st.query_map([user_id], |r| {
+        let period: String = r.get(2)?;
+        Ok(Summary {
+            user_id: r.get(0)?,
+            project_id: r.get(1)?,
+            period: SummaryPeriod::parse(&period).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, e.into())
+            })?,
+            last_sent_ms: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn summary_sent(
+    c: &Connection,
+    user_id: UserId,
+    project_id: ProjectId,
+    until_ms: i64,
+) -> StoreResult<()> {
+    c.execute(
+        "UPDATE alert_summaries SET last_sent_ms = max(last_sent_ms, ?3)
+         WHERE user_id = ?1 AND project_id = ?2",
+        params![user_id, project_id, until_ms],
+    )?;
+    Ok(())
+}

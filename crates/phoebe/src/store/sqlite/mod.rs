@@ -590,6 +590,29 @@ impl AlertStore for SqliteStore {
         self.read(|c| alerts::widely_seen_issues(c, project_id, since_ms, threshold))
     }
 
+    fn set_summary(
+        &self,
+        user_id: UserId,
+        project_id: ProjectId,
+        period: Option<SummaryPeriod>,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        self.write(|c| alerts::set_summary(c, user_id, project_id, period, now_ms))
+    }
+
+    fn summaries(&self, user_id: Option<UserId>) -> StoreResult<Vec<Summary>> {
+        self.read(|c| alerts::summaries(c, user_id))
+    }
+
+    fn summary_sent(
+        &self,
+        user_id: UserId,
+        project_id: ProjectId,
+        until_ms: i64,
+    ) -> StoreResult<()> {
+        self.write(|c| alerts::summary_sent(c, user_id, project_id, until_ms))
+    }
+
     fn last_fired(&self, rule: RuleId, issue: IssueId) -> StoreResult<Option<i64>> {
         self.read(|c| alerts::last_fired(c, rule, issue))
     }

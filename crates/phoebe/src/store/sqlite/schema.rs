@@ -321,4 +321,15 @@ CREATE TABLE issue_minutes (
     r#"
 ALTER TABLE users ADD COLUMN email TEXT;
 "#,
+    // 10: summary emails: who gets one for which project, how often, and up to when the last
+    // one reported.
+    r#"
+CREATE TABLE alert_summaries (
+    user_id INTEGER NOT NULL,
+    project_id INTEGER NOT NULL,
+    period TEXT NOT NULL,
+    last_sent_ms INTEGER NOT NULL,
+    PRIMARY KEY (user_id, project_id)
+) WITHOUT ROWID;
+"#,
 ];
