@@ -225,6 +225,12 @@ fn write_batches(
                     metrics
                         .digest_events_duplicate
                         .add(outcome.duplicates as u64);
+                    if outcome.orphans > 0 {
+                        tracing::warn!(
+                            events = outcome.orphans,
+                            "dropped events of a deleted project (they arrived before it was deleted)"
+                        );
+                    }
                     metrics
                         .digest_issues_created
                         .add(outcome.new_issues.len() as u64);

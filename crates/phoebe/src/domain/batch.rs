@@ -137,6 +137,8 @@ pub struct BatchOutcome {
     pub regressions: Vec<IssueId>,
     /// Domain events recorded.
     pub domain_events: usize,
+    /// Events dropped because their project was deleted.
+    pub orphans: usize,
 }
 
 #[cfg(test)]

@@ -59,6 +59,8 @@ pub struct Known<'a> {
     pub stored: HashSet<(ProjectId, Uuid)>,
     /// Users already counted among an issue's distinct users.
     pub users: HashSet<(IssueId, &'a str)>,
+    /// Projects the batch names that were deleted since its events arrived.
+    pub gone: HashSet<ProjectId>,
 }
 
 /// An issue the plan touches: one that exists, or the n-th of [`Plan::new_issues`].
@@ -318,6 +320,8 @@ pub struct Plan<'a> {
     pub usage: Vec<(ProjectId, i64, UsageCounts)>,
     /// Events already stored (a redelivered batch).
     pub duplicates: usize,
+    /// Events of deleted projects, dropped: nothing is left to file them under.
+    pub orphans: usize,
     /// What alerts will hear about.
     pub domain_events: Vec<DomainEvent>,
 }
@@ -339,6 +343,10 @@ pub fn plan<'a>(batch: &'a DigestBatch, known: &Known<'a>, now_ms: i64) -> Plan<
     let mut state_of: HashMap<IssueId, &IssueState> = HashMap::new();
 
     for (index, ev) in batch.events.iter().enumerate() {
+        if known.gone.contains(&ev.project_id) {
+            plan.orphans += 1;
+            continue;
+        }
         let id = (ev.project_id, ev.event_id);
         // A redelivered event (same id) is stored and counted once.
         if known.stored.contains(&id) || !this_batch.insert(id) {
@@ -822,5 +830,22 @@ mod tests {
             IssueEvent::parse("issue.other", &serde_json::json!({})),
             None
         );
+    }
+
+    #[test]
+    fn events_of_deleted_projects_are_dropped() {
+        let mut e = event("a", 1_000, "u", None);
+        e.project_id = ProjectId(9);
+        let b = batch(vec![e, event("b", 1_000, "u", None)]);
+        let mut known = Known::default();
+        known.gone.insert(ProjectId(9));
+        let p = plan(&b, &known, 0);
+        assert_eq!(p.orphans, 1);
+        assert_eq!(p.new_issues.len(), 1);
+        assert_eq!(p.events.len(), 1);
+        assert!(p
+            .usage
+            .iter()
+            .all(|(project, _, _)| *project == ProjectId(1)));
     }
 }

@@ -889,3 +889,24 @@ fn rules_keep_their_thresholds_and_filters_and_domain_events_their_facts() {
             .is_empty());
     });
 }
+
+#[test]
+fn events_of_a_deleted_project_are_acknowledged_and_dropped() {
+    on_each_backend(|s, p| {
+        let (gone, _) = s.create_project(p.org_id, "gone", "Gone", None).unwrap();
+        s.delete_project(gone.id).unwrap();
+        let out = digest(
+            s,
+            vec![
+                event(&gone, "a", 1_000, "u", "1.0"),
+                event(p, "b", 1_000, "u", "1.0"),
+            ],
+        );
+        assert_eq!(out.stored, 1, "the live project's event is stored");
+        assert_eq!(issue_of(s, p, "b").times_seen, 1);
+        assert!(
+            s.digest_watermark().unwrap() > 0,
+            "the batch was acknowledged"
+        );
+    });
+}

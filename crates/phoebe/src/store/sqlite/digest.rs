@@ -89,8 +89,22 @@ fn read_known<'a>(tx: &Transaction, batch: &'a DigestBatch) -> StoreResult<Known
     let mut has_user = tx.prepare_cached(
         "SELECT EXISTS (SELECT 1 FROM issue_tags WHERE issue_id = ?1 AND key = 'user' AND value = ?2)",
     )?;
+    let mut project_exists =
+        tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM projects WHERE id = ?1)")?;
+    let mut checked = foldhash::HashSet::default();
+    for ev in &batch.events {
+        if checked.insert(ev.project_id) {
+            let exists: bool = project_exists.query_row([ev.project_id], |r| r.get(0))?;
+            if !exists {
+                known.gone.insert(ev.project_id);
+            }
+        }
+    }
     let mut missing = foldhash::HashSet::default();
     for ev in &batch.events {
+        if known.gone.contains(&ev.project_id) {
+            continue;
+        }
         let key = (ev.project_id, ev.hash.as_str());
         if !known.issues.contains_key(&key) && !missing.contains(&key) {
             let state = find_hash
@@ -148,6 +162,7 @@ fn write_plan(
 ) -> StoreResult<BatchOutcome> {
     let mut outcome = BatchOutcome {
         duplicates: plan.duplicates,
+        orphans: plan.orphans,
         ..BatchOutcome::default()
     };
     if let Some((dict_id, dict)) = &batch.new_dict {
