@@ -192,12 +192,33 @@ pub fn top_frames(payload: &Value, n: usize) -> Vec<String> {
         .collect()
 }
 
+/// Keys a message leaves out of its tag line: shown elsewhere in it, or personal.
+const UNLISTED_TAGS: [&str; 3] = ["level", "release", "user"];
+
+/// Tags a message lists at most.
+const LISTED_TAGS: usize = 10;
+
+/// The most common value of each of an issue's tags (given one per key), the keys most
+/// events carry first, as `key=value`.
+pub fn top_tags(tags: &[crate::domain::TagCount]) -> Vec<String> {
+    let mut tags: Vec<&crate::domain::TagCount> = tags
+        .iter()
+        .filter(|t| !UNLISTED_TAGS.contains(&t.key.as_str()))
+        .collect();
+    tags.sort_by(|a, b| b.key_total.cmp(&a.key_total).then(a.key.cmp(&b.key)));
+    tags.into_iter()
+        .take(LISTED_TAGS)
+        .map(|t| format!("{}={}", t.key, t.value))
+        .collect()
+}
+
 /// One notification about one issue.
 pub fn one(
     alert: &Alert,
     issue: &Issue,
     project: &Project,
     frames: &[String],
+    tags: &[String],
     public_url: &str,
 ) -> Mail {
     let what = headline(&alert.alert.what);
@@ -219,6 +240,7 @@ pub fn one(
             "Last release",
             issue.last_release.clone().unwrap_or_default(),
         ),
+        ("Tags", tags.join(", ")),
     ];
     let mut text = format!("{what} in {}\n\n{}\n\n", project.name, issue.title);
     let mut html = format!(

@@ -456,7 +456,8 @@ fn deliver_one(
                 Ok(Some(event)) => email::top_frames(&event.payload, 5),
                 _ => Vec::new(),
             };
-            let mail = email::one(alert, &issue, project, &frames, url);
+            let tags = email::top_tags(&store.issue_tags(issue.id, 1).unwrap_or_default());
+            let mail = email::one(alert, &issue, project, &frames, &tags, url);
             email::send(out.smtp(), &channel.target, mail)
         }
     }

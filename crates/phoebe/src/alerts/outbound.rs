@@ -170,7 +170,17 @@ impl Outbound {
                     .collect();
                 Err(format!("the receiver answered {code}: {detail}"))
             }
-            Err(ureq::Error::Transport(t)) => Err(format!("could not reach the receiver: {t}")),
+            // Not `t` itself: its text starts with the URL, which may hold a token.
+            Err(ureq::Error::Transport(t)) => {
+                let mut why = format!("could not reach the receiver: {}", t.kind());
+                if let Some(m) = t.message() {
+                    why = format!("{why}: {m}");
+                }
+                if let Some(source) = std::error::Error::source(&t) {
+                    why = format!("{why}: {source}");
+                }
+                Err(why)
+            }
         }
     }
 }

@@ -339,7 +339,7 @@ pub fn event(e: &StoredEvent, issue: Option<&Issue>, grouping: Option<Value>) ->
 pub fn alert_channel(c: &crate::domain::alerts::Channel) -> Value {
     json!({
         "id": c.id.to_string(), "project": c.project_id.to_string(), "kind": c.kind.as_str(),
-        "name": c.name, "target": c.target, "signed": c.secret.is_some(),
+        "name": c.name, "target": c.shown_target(), "signed": c.secret.is_some(),
         "dateCreated": iso(c.created_ms),
     })
 }

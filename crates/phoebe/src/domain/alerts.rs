@@ -89,6 +89,45 @@ pub struct Channel {
 /// (their addresses as they are when a notification is sent).
 pub const MEMBERS: &str = "members";
 
+impl Channel {
+    /// The target as the API and the dashboard show it: an email channel's addresses, or a
+    /// URL's scheme and host only, with its query's names. Chat and on-call URLs carry their
+    /// credentials in the path or the query (Slack's and Discord's tokens, a Telegram bot's
+    /// token, a PagerDuty routing key, an ntfy topic), so only the server's own CLI sees them.
+    pub fn shown_target(&self) -> String {
+        if self.kind == ChannelKind::Email {
+            return self.target.clone();
+        }
+        let (scheme, rest) = match self.target.split_once("://") {
+            Some(parts) => parts,
+            None => return "…".into(),
+        };
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let host = rest[..end].rsplit('@').next().unwrap_or("");
+        let (path, query) = match rest[end..].split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (&rest[end..], None),
+        };
+        let mut shown = format!("{scheme}://{host}/");
+        if !path.trim_matches('/').is_empty() {
+            shown.push('…');
+        }
+        if let Some(q) = query {
+            let names: Vec<String> = q
+                .split('&')
+                .filter_map(|pair| pair.split('=').next())
+                .filter(|name| !name.is_empty())
+                .map(|name| format!("{name}=…"))
+                .collect();
+            if !names.is_empty() {
+                shown.push('?');
+                shown.push_str(&names.join("&"));
+            }
+        }
+        shown
+    }
+}
+
 /// What makes a rule fire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Trigger {
@@ -1069,5 +1108,45 @@ mod tests {
         assert!(SummaryPeriod::parse("hourly")
             .unwrap_err()
             .contains("weekly"));
+    }
+
+    #[test]
+    fn shown_targets_keep_credentials_out() {
+        let channel = |kind, target: &str| Channel {
+            id: ChannelId(1),
+            project_id: ProjectId(1),
+            kind,
+            name: "x".into(),
+            target: target.into(),
+            secret: None,
+            created_ms: 0,
+        };
+        let shown = |kind, target: &str| channel(kind, target).shown_target();
+        assert_eq!(
+            shown(
+                ChannelKind::Slack,
+                "https://hooks.slack.com/services/T0/B0/XYZ"
+            ),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(
+            shown(
+                ChannelKind::PagerDuty,
+                "https://events.pagerduty.com/v2/enqueue?routing_key=abc&x"
+            ),
+            "https://events.pagerduty.com/…?routing_key=…&x=…"
+        );
+        assert_eq!(
+            shown(ChannelKind::Webhook, "http://user:pw@127.0.0.1:8080"),
+            "http://127.0.0.1:8080/"
+        );
+        assert_eq!(
+            shown(ChannelKind::Ntfy, "https://ntfy.sh/topic"),
+            "https://ntfy.sh/…"
+        );
+        assert_eq!(
+            shown(ChannelKind::Email, "a@example.com, b@example.com"),
+            "a@example.com, b@example.com"
+        );
     }
 }

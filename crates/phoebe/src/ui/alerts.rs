@@ -426,8 +426,8 @@ async fn render(
             id: c.id,
             kind: c.kind.as_str(),
             signed: c.secret.is_some(),
+            target: c.shown_target(),
             name: c.name,
-            target: c.target,
         })
         .collect();
     page_with_status(

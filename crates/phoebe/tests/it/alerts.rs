@@ -633,6 +633,7 @@ fn a_regression_reaches_an_email_channel_through_a_real_smtp_server() {
         "KeyError: 'basket'",
         "app.pay in charge, line 20",
         "Events: 2",
+        "environment=production",
         &link,
     ] {
         assert!(text.contains(needed), "{needed:?} missing from:\n{text}");

@@ -127,6 +127,10 @@ impl SqliteStore {
         // Digest deletes inbox rows only after this commit, so the store must be as durable as the inbox.
         conn.pragma_update(None, "synchronous", "FULL")?;
         configure(&conn)?;
+        // Write transactions take the write lock when they begin: one that read first and then
+        // wrote would fail at once with "database is locked" (no busy wait) if another process
+        // (the server, a CLI command) committed in between.
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         migrate(&mut conn)?;
         Ok(SqliteStore {
             dicts: read::Dictionaries::default(),
