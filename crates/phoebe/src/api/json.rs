@@ -344,6 +344,43 @@ pub fn alert_channel(c: &crate::domain::alerts::Channel) -> Value {
     })
 }
 
+/// A deploy of a release.
+pub fn deploy(d: &crate::domain::Deploy) -> Value {
+    json!({
+        "id": d.id.to_string(), "environment": d.environment, "name": d.name, "url": d.url,
+        "dateStarted": d.started_ms.map(iso), "dateFinished": iso(d.finished_ms),
+    })
+}
+
+/// A release as Sentry's release endpoints answer (`sentry-cli` reads `version`,
+/// `dateCreated`, `dateReleased`, `lastEvent`, `newGroups`, `projects`, `lastCommit`), plus
+/// its event count. `projects` are the release's projects that still exist.
+pub fn release(r: &crate::domain::Release, projects: &[Project]) -> Value {
+    let listed: Vec<Value> = r
+        .projects
+        .iter()
+        .filter_map(|id| projects.iter().find(|p| p.id == *id))
+        .map(|p| {
+            json!({
+                "id": p.id.to_string(), "slug": p.slug, "name": p.name, "platform": p.platform,
+                "platforms": p.platform.iter().collect::<Vec<_>>(), "hasHealthData": false,
+                "newGroups": null,
+            })
+        })
+        .collect();
+    json!({
+        "version": r.version, "shortVersion": r.version, "ref": null, "url": r.url,
+        "status": r.status.as_str(),
+        "dateCreated": iso(r.created_ms), "dateReleased": r.released_ms.map(iso),
+        "dateStarted": r.started_ms.map(iso),
+        "firstEvent": r.first_event_ms.map(iso), "lastEvent": r.last_event_ms.map(iso),
+        "newGroups": r.new_issues, "eventCount": r.events,
+        "projects": listed, "lastCommit": null, "commitCount": 0, "authors": [],
+        "lastDeploy": r.last_deploy.as_ref().map(deploy), "deployCount": r.deploy_count,
+        "data": {},
+    })
+}
+
 /// An alert rule. `frequency` is Sentry's name for the minutes a rule stays quiet per issue.
 pub fn alert_rule(r: &crate::domain::alerts::Rule) -> Value {
     json!({

@@ -6,6 +6,7 @@ mod alerts;
 mod error;
 pub mod json;
 mod limits;
+mod releases;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -144,13 +145,36 @@ impl FromRequestParts<Arc<ApiState>> for Authed {
 
 /// The API router: every route under `/api/0/`, with and without the trailing slash.
 pub fn router(state: Arc<ApiState>) -> Router {
-    let routes: [(&str, axum::routing::MethodRouter<Arc<ApiState>>); 26] = [
+    let routes: [(&str, axum::routing::MethodRouter<Arc<ApiState>>); 32] = [
         ("/", get(index)),
         ("/organizations/", get(list_orgs)),
         ("/organizations/{org}/", get(get_org)),
         ("/organizations/{org}/projects/", get(org_projects)),
         ("/organizations/{org}/issues/", get(org_issues)),
+        (
+            "/organizations/{org}/releases/",
+            get(releases::list).post(releases::create),
+        ),
+        (
+            "/organizations/{org}/releases/{version}/",
+            get(releases::get)
+                .put(releases::update)
+                .delete(releases::delete),
+        ),
+        (
+            "/organizations/{org}/releases/{version}/deploys/",
+            get(releases::list_deploys).post(releases::create_deploy),
+        ),
         ("/projects/", get(list_projects)),
+        ("/projects/{org}/{project}/events/", get(project_events)),
+        (
+            "/projects/{org}/{project}/releases/",
+            get(releases::project_list),
+        ),
+        (
+            "/projects/{org}/{project}/releases/{version}/",
+            get(releases::project_get),
+        ),
         ("/projects/{org}/{project}/", get(get_project)),
         ("/projects/{org}/{project}/keys/", get(project_keys)),
         (
@@ -217,30 +241,37 @@ pub fn router(state: Arc<ApiState>) -> Router {
     router.with_state(state)
 }
 
-async fn index(State(state): Shared, headers: HeaderMap) -> Json<Value> {
+/// `GET /api/0/`: who the token is (sentry-cli's `info`); a token that is given but unknown is
+/// a 401, as in Sentry, so `sentry-cli info` says the token is wrong.
+async fn index(State(state): Shared, headers: HeaderMap) -> Response {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| t.trim().to_string());
-    let user = match token {
-        Some(t) => blocking(
-            state.ops.clone(),
-            move |ops| Ok(ops.authenticate_token(&t)?),
-        )
-        .await
-        .ok()
-        .flatten(),
-        None => None,
+    let Some(token) = token else {
+        return Json(json!({ "version": "0", "auth": null, "user": null })).into_response();
     };
-    Json(match user.as_ref().and_then(|c| c.user()) {
-        Some(u) => json!({
-            "version": "0",
-            "user": {"id": u.id.to_string(), "username": u.login, "email": u.login},
-            "auth": {"scopes": ["org:read", "project:read", "project:write", "event:read", "event:write"]},
-        }),
-        None => json!({ "version": "0", "auth": null, "user": null }),
+    let caller = blocking(state.ops.clone(), move |ops| {
+        Ok(ops.authenticate_token(&token)?)
     })
+    .await;
+    match caller {
+        Ok(Some(c)) => match c.user() {
+            Some(u) => Json(json!({
+                "version": "0",
+                "user": {"id": u.id.to_string(), "username": u.login, "email": u.email.as_deref().unwrap_or(&u.login)},
+                "auth": {"scopes": ["org:read", "project:read", "project:write", "project:releases", "event:read", "event:write"]},
+            }))
+            .into_response(),
+            None => Json(json!({ "version": "0", "auth": null, "user": null })).into_response(),
+        },
+        Ok(None) => ApiError::Unauthorized(
+            "invalid token: create one with `phoebe token create`".into(),
+        )
+        .into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn list_orgs(Authed(ops): Authed) -> Result<Json<Value>, ApiError> {
@@ -258,7 +289,14 @@ async fn get_org(Authed(ops): Authed, P(org): P<String>) -> Result<Json<Value>, 
 }
 
 async fn org_projects(Authed(ops): Authed, P(org): P<String>) -> Result<Json<Value>, ApiError> {
-    let projects = blocking(ops, |ops| Ok(ops.projects()?)).await?;
+    let wanted = org.clone();
+    let projects = blocking(ops, move |ops| {
+        if !ops.orgs()?.iter().any(|o| o.slug == wanted) {
+            return Err(ApiError::Ops(ops::OpsError::NotFound("organization")));
+        }
+        Ok(ops.projects()?)
+    })
+    .await?;
     let list: Vec<Value> = projects
         .iter()
         .filter(|(p, _)| p.org_slug == org)
@@ -312,6 +350,21 @@ struct IssueListParams {
 }
 
 /// `Link` header with Sentry's previous/next cursors; each side is (cursor, has results).
+/// A page of a list with its `Link` header.
+fn paged(
+    body: Value,
+    uri: &Uri,
+    public_url: &str,
+    previous: Option<(String, bool)>,
+    next: Option<(String, bool)>,
+) -> Response {
+    let mut response = Json(body).into_response();
+    response
+        .headers_mut()
+        .insert(header::LINK, link_header(uri, public_url, previous, next));
+    response
+}
+
 fn link_header(
     uri: &Uri,
     public_url: &str,
@@ -398,12 +451,7 @@ async fn list_issues(
         Ok((page, Value::Array(out)))
     })
     .await?;
-    let mut response = Json(body).into_response();
-    response.headers_mut().insert(
-        header::LINK,
-        link_header(&uri, &public_url, page.previous.clone(), page.next.clone()),
-    );
-    Ok(response)
+    Ok(paged(body, &uri, &public_url, page.previous, page.next))
 }
 
 async fn project_issues(
@@ -661,11 +709,38 @@ async fn issue_events(
         Ok((body, page.previous, page.next))
     })
     .await?;
-    let mut response = Json(body).into_response();
-    response
-        .headers_mut()
-        .insert(header::LINK, link_header(&uri, &public_url, previous, next));
-    Ok(response)
+    Ok(paged(body, &uri, &public_url, previous, next))
+}
+
+/// `GET /projects/{org}/{project}/events/`: the project's events, newest first (sentry-cli's
+/// `events list`).
+async fn project_events(
+    Authed(ops): Authed,
+    uri: Uri,
+    Path((org, project)): Path<(String, String)>,
+    Q(p): Q<PageParams>,
+) -> Result<Response, ApiError> {
+    let limit = p.limit.or(p.per_page).unwrap_or(25).clamp(1, 100);
+    let public_url = ops.public_url().to_string();
+    let (body, previous, next) = blocking(ops, move |ops| {
+        let page = ops.project_events(&org, &project, p.cursor.as_deref(), limit)?;
+        // Titles and culprits are the issues'.
+        let mut issues: HashMap<IssueId, Issue> = HashMap::new();
+        for e in &page.events {
+            if let std::collections::hash_map::Entry::Vacant(slot) = issues.entry(e.issue_id) {
+                slot.insert(ops.issue(e.issue_id)?);
+            }
+        }
+        let body = Value::Array(
+            page.events
+                .iter()
+                .map(|e| json::event(e, issues.get(&e.issue_id), None))
+                .collect(),
+        );
+        Ok((body, page.previous, page.next))
+    })
+    .await?;
+    Ok(paged(body, &uri, &public_url, previous, next))
 }
 
 async fn issue_event_edge(

@@ -179,6 +179,10 @@ pub enum TokenCommand {
         /// A label to recognise the token by.
         #[arg(long, default_value = "cli")]
         label: String,
+        /// Make an organization token (`sntrys_…`) for this organization: it carries the
+        /// public URL and the organization, so sentry-cli needs no SENTRY_URL or --org.
+        #[arg(long)]
+        org: Option<String>,
     },
 }
 
@@ -366,13 +370,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Token {
-            command: TokenCommand::Create { user, label },
+            command: TokenCommand::Create { user, label, org },
         } => {
             let config = load_config(&cli, None)?;
             let ops = open_ops(&config)?;
             let login = user.clone().unwrap_or_else(admin_login);
             let token = ops
-                .create_token(&login, label)
+                .create_token_for(&login, label, org.as_deref())
                 .with_context(|| format!("creating a token for user {login:?}"))?;
             println!("{token}");
         }

@@ -119,6 +119,11 @@ integer_id!(
     AlertId,
     "a notification"
 );
+integer_id!(
+    /// A deploy of a release to an environment.
+    DeployId,
+    "a deploy"
+);
 
 /// The public part of a DSN key: 32 lowercase hex characters, as SDKs and Relay expect.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

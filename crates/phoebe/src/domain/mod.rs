@@ -1,5 +1,5 @@
 //! The domain model every layer shares: ids, organizations and projects, issues and their
-//! triage, usage, inbox entries, the digest batch, and the rules that turn digested events into issue changes.
+//! triage, releases and deploys, usage, inbox entries, the digest batch, and the rules that turn digested events into issue changes.
 //!
 //! Architecture invariant: pure. Nothing here touches storage, the network, the file system or
 //! the clock (`now` is an argument); it imports nothing of `crate` outside `domain`. Names from
@@ -11,6 +11,7 @@ mod directory;
 mod ids;
 mod inbox;
 mod issue;
+mod release;
 pub mod rules;
 mod usage;
 
@@ -19,4 +20,5 @@ pub use directory::*;
 pub use ids::*;
 pub use inbox::*;
 pub use issue::*;
+pub use release::*;
 pub use usage::*;

@@ -7,6 +7,7 @@ pub mod alerts;
 mod caller;
 pub mod limits;
 pub mod query;
+pub mod releases;
 pub mod session;
 pub mod triage;
 
@@ -434,9 +435,40 @@ impl Ops {
 
     /// Mints an API token for a user; only its hash is stored.
     pub fn create_token(&self, login: &str, label: &str) -> OpsResult<String> {
+        self.create_token_for(login, label, None)
+    }
+
+    /// Creates an API token for a user. With `org`, it has Sentry's organization-token form
+    /// (`sntrys_<payload>_<secret>`), whose payload carries this server's public URL and the
+    /// organization, so sentry-cli needs no `SENTRY_URL` or `--org` with it; it still acts as
+    /// its user.
+    pub fn create_token_for(
+        &self,
+        login: &str,
+        label: &str,
+        org: Option<&str>,
+    ) -> OpsResult<String> {
+        use base64::Engine as _;
         self.allow(Permission::ManageUsers)?;
         let user = self.store.user_by_login(login)?;
-        let token = format!("sntryu_{}", random_hex(32));
+        let token = match org {
+            None => format!("sntryu_{}", random_hex(32)),
+            Some(slug) => {
+                let org = self.org(Some(slug))?;
+                let payload = serde_json::json!({
+                    "iat": chrono::Utc::now().timestamp(),
+                    "url": self.public_url,
+                    "region_url": self.public_url,
+                    "org": org.slug,
+                });
+                let secret: [u8; 32] = rand::random();
+                format!(
+                    "sntrys_{}_{}",
+                    base64::engine::general_purpose::STANDARD.encode(payload.to_string()),
+                    base64::engine::general_purpose::STANDARD_NO_PAD.encode(secret)
+                )
+            }
+        };
         self.store
             .create_token(user.id, &token_hash(&token), label)?;
         Ok(token)
@@ -665,6 +697,27 @@ impl Ops {
         })
     }
 
+    /// A page of a project's events (by organization and slug), the most recently stored first.
+    pub fn project_events(
+        &self,
+        org: &str,
+        project: &str,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> OpsResult<EventPage> {
+        self.allow(Permission::Read)?;
+        let project = self.store.project_by_slug(org, project)?;
+        let cursor = parse_cursor_param(cursor)?;
+        let limit = limit.clamp(1, 100);
+        let mut events = self.store.project_events(project.id, cursor, limit + 1)?;
+        let (previous, next) = finish_page(&mut events, limit, cursor, |e| (e.row_id, e.row_id));
+        Ok(EventPage {
+            events,
+            next,
+            previous,
+        })
+    }
+
     /// The newest or oldest event of an issue.
     pub fn issue_event_edge(&self, id: IssueId, newest: bool) -> OpsResult<StoredEvent> {
         self.allow(Permission::Read)?;
@@ -762,7 +815,9 @@ fn finish_page<T>(
 
 /// A `cursor` parameter, if given.
 fn parse_cursor_param(cursor: Option<&str>) -> OpsResult<Option<KeysetCursor>> {
+    // sentry-cli asks for the first page with an empty `?cursor=`.
     cursor
+        .filter(|c| !c.is_empty())
         .map(|c| {
             parse_keyset_cursor(c).ok_or_else(|| {
                 OpsError::Invalid(format!(

@@ -910,3 +910,97 @@ fn events_of_a_deleted_project_are_acknowledged_and_dropped() {
         );
     });
 }
+
+#[test]
+fn releases_come_from_events_and_the_api_and_keep_their_deploys() {
+    on_each_backend(|s, p| {
+        // An event names 1.0; the API creates 2.0 for the project.
+        digest(s, vec![event(p, "a", 5_000, "u", "1.0")]);
+        let one = s.release(p.org_id, "1.0").unwrap();
+        assert_eq!(
+            (
+                one.projects.clone(),
+                one.events,
+                one.new_issues,
+                one.created_ms
+            ),
+            (vec![p.id], 1, 1, 5_000)
+        );
+        let change = ReleaseChange {
+            projects: vec![p.id],
+            url: Some("https://example.com/r/2".into()),
+            ..ReleaseChange::default()
+        };
+        let (two, created) = s.upsert_release(p.org_id, "2.0", &change, 9_000).unwrap();
+        assert!(created);
+        assert_eq!(
+            (two.projects.clone(), two.events, two.created_ms),
+            (vec![p.id], 0, 9_000)
+        );
+        let (_, again) = s.upsert_release(p.org_id, "2.0", &change, 9_500).unwrap();
+        assert!(!again, "creating it again is no error and no copy");
+        let (_, for_one) = s
+            .upsert_release(p.org_id, "1.0", &ReleaseChange::default(), 9_600)
+            .unwrap();
+        assert!(!for_one, "an event already made 1.0");
+
+        let finalized = s
+            .update_release(
+                p.org_id,
+                "2.0",
+                &ReleaseChange {
+                    released_ms: Some(10_000),
+                    status: Some(ReleaseStatus::Archived),
+                    ..ReleaseChange::default()
+                },
+                10_000,
+            )
+            .unwrap();
+        assert_eq!(finalized.released_ms, Some(10_000));
+        assert_eq!(finalized.status, ReleaseStatus::Archived);
+        assert_eq!(
+            finalized.url.as_deref(),
+            Some("https://example.com/r/2"),
+            "kept"
+        );
+
+        let deploy = s
+            .create_deploy(
+                p.org_id,
+                "2.0",
+                &NewDeploy {
+                    environment: "production".into(),
+                    ..NewDeploy::default()
+                },
+                11_000,
+            )
+            .unwrap();
+        assert_eq!(deploy.finished_ms, 11_000);
+        assert_eq!(s.deploys(p.org_id, "2.0").unwrap(), vec![deploy.clone()]);
+        assert_eq!(
+            s.release(p.org_id, "2.0").unwrap().last_deploy,
+            Some(deploy)
+        );
+        assert!(matches!(
+            s.create_deploy(p.org_id, "9.9", &NewDeploy::default(), 0),
+            Err(StoreError::NotFound(_))
+        ));
+
+        let listed: Vec<String> = s
+            .releases(p.org_id, Some(p.id), 10)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.version)
+            .collect();
+        assert_eq!(listed, ["2.0", "1.0"], "newest first");
+
+        s.delete_release(p.org_id, "2.0").unwrap();
+        assert!(matches!(
+            s.release(p.org_id, "2.0"),
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(s.deploys(p.org_id, "2.0").is_err());
+        s.delete_release(p.org_id, "1.0").unwrap();
+        assert_eq!(issue_of(s, p, "a").times_seen, 1, "events stay");
+    });
+}

@@ -87,11 +87,21 @@ pub fn open_in(dir: &Path) -> StoreResult<Arc<dyn Store>> {
 /// it. Methods block: call them from a blocking thread (`tokio::task::spawn_blocking`), never
 /// directly on the async runtime.
 pub trait Store:
-    DigestWriter + Directory + IssueStore + UsageStore + Maintenance + AlertStore
+    DigestWriter + Directory + IssueStore + UsageStore + Maintenance + AlertStore + ReleaseStore
 {
 }
 
-impl<T: DigestWriter + Directory + IssueStore + UsageStore + Maintenance + AlertStore> Store for T {}
+impl<
+        T: DigestWriter
+            + Directory
+            + IssueStore
+            + UsageStore
+            + Maintenance
+            + AlertStore
+            + ReleaseStore,
+    > Store for T
+{
+}
 
 /// Digest's side: the exactly-once watermark, the payload dictionary, writing a batch, and the
 /// domain events batches recorded.
@@ -230,6 +240,14 @@ pub trait IssueStore: Send + Sync + 'static {
         cursor: Option<KeysetCursor>,
         limit: i64,
     ) -> StoreResult<Vec<StoredEvent>>;
+    /// A project's events, the most recently stored first, from a cursor position (row id,
+    /// row id).
+    fn project_events(
+        &self,
+        project_id: ProjectId,
+        cursor: Option<KeysetCursor>,
+        limit: i64,
+    ) -> StoreResult<Vec<StoredEvent>>;
     /// The newest (or oldest) stored event of an issue.
     fn issue_event_edge(&self, issue_id: IssueId, newest: bool)
         -> StoreResult<Option<StoredEvent>>;
@@ -318,6 +336,48 @@ pub trait InboxStore: Send + Sync + 'static {
     fn shrink(&self) -> StoreResult<()>;
     /// Empties the read side's page cache (see [`DigestWriter::release_memory`]).
     fn release_memory(&self) -> StoreResult<()>;
+}
+
+/// Releases of an organization and their deploys. A release exists once the API created it or
+/// an event named it; deleting it forgets what was said about it and its counts, not its events.
+pub trait ReleaseStore: Send + Sync + 'static {
+    /// Creates a release unless it exists, then applies `change`; says whether it was new.
+    fn upsert_release(
+        &self,
+        org_id: OrgId,
+        version: &str,
+        change: &ReleaseChange,
+        now_ms: i64,
+    ) -> StoreResult<(Release, bool)>;
+    /// Changes an existing release.
+    fn update_release(
+        &self,
+        org_id: OrgId,
+        version: &str,
+        change: &ReleaseChange,
+        now_ms: i64,
+    ) -> StoreResult<Release>;
+    /// One release.
+    fn release(&self, org_id: OrgId, version: &str) -> StoreResult<Release>;
+    /// Releases of an organization (or of one of its projects), newest first.
+    fn releases(
+        &self,
+        org_id: OrgId,
+        project_id: Option<ProjectId>,
+        limit: usize,
+    ) -> StoreResult<Vec<Release>>;
+    /// Deletes a release with its deploys.
+    fn delete_release(&self, org_id: OrgId, version: &str) -> StoreResult<()>;
+    /// Records a deploy of a release.
+    fn create_deploy(
+        &self,
+        org_id: OrgId,
+        version: &str,
+        deploy: &NewDeploy,
+        now_ms: i64,
+    ) -> StoreResult<Deploy>;
+    /// A release's deploys, newest first.
+    fn deploys(&self, org_id: OrgId, version: &str) -> StoreResult<Vec<Deploy>>;
 }
 
 /// Alerts: channels and rules, and the outbox that carries each notification to its channel.

@@ -14,4 +14,5 @@ mod ingest_errors;
 mod memory;
 mod quotas;
 mod sdks;
+mod sentry_cli;
 mod triage;

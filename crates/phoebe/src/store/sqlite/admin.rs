@@ -502,6 +502,7 @@ pub fn delete_project(c: &mut Connection, id: ProjectId) -> StoreResult<()> {
         "DELETE FROM issue_hashes WHERE project_id = ?1",
         "DELETE FROM issues WHERE project_id = ?1",
         "DELETE FROM releases WHERE project_id = ?1",
+        "DELETE FROM release_projects WHERE project_id = ?1",
         "DELETE FROM kept_items WHERE project_id = ?1",
         "DELETE FROM usage_hourly WHERE project_id = ?1",
         "DELETE FROM client_discards WHERE project_id = ?1",

@@ -231,11 +231,13 @@ fn write_plan(
     super::usage::add_discards(tx, &batch.discards)?;
 
     let mut upsert_release = tx.prepare_cached(
-        "INSERT INTO releases (project_id, version, first_seen_ms, last_seen_ms, new_issues) VALUES (?1, ?2, ?3, ?4, ?5)
+        "INSERT INTO releases (project_id, version, first_seen_ms, last_seen_ms, new_issues, events)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (project_id, version) DO UPDATE SET
             first_seen_ms = min(first_seen_ms, excluded.first_seen_ms),
             last_seen_ms = max(last_seen_ms, excluded.last_seen_ms),
-            new_issues = new_issues + excluded.new_issues",
+            new_issues = new_issues + excluded.new_issues,
+            events = events + excluded.events",
     )?;
     for r in &plan.releases {
         upsert_release.execute(params![
@@ -243,7 +245,8 @@ fn write_plan(
             r.version,
             r.seen.first_ms,
             r.seen.last_ms,
-            r.new_issues
+            r.new_issues,
+            r.seen.count
         ])?;
     }
     let mut upsert_hourly = tx.prepare_cached(

@@ -7,6 +7,7 @@ mod alerts;
 mod digest;
 pub mod inbox;
 mod read;
+mod releases;
 mod retention;
 mod schema;
 mod triage;
@@ -41,7 +42,7 @@ macro_rules! sql_id {
         }
     )*};
 }
-sql_id!(OrgId, ProjectId, IssueId, UserId);
+sql_id!(OrgId, ProjectId, IssueId, UserId, DeployId);
 
 /// Names are text columns, parsed once as rows are read; an unknown name is a corrupt row.
 macro_rules! sql_name {
@@ -471,6 +472,15 @@ impl IssueStore for SqliteStore {
         self.read(|c| read::issue_events(c, &self.dicts, issue_id, cursor, limit))
     }
 
+    fn project_events(
+        &self,
+        project_id: ProjectId,
+        cursor: Option<KeysetCursor>,
+        limit: i64,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        self.read(|c| read::project_events(c, &self.dicts, project_id, cursor, limit))
+    }
+
     fn issue_event_edge(
         &self,
         issue_id: IssueId,
@@ -533,6 +543,59 @@ impl UsageStore for SqliteStore {
         since_ms: i64,
     ) -> StoreResult<Vec<ClientDiscard>> {
         self.read(|c| usage::discards(c, project_id, since_ms))
+    }
+}
+
+impl ReleaseStore for SqliteStore {
+    fn upsert_release(
+        &self,
+        org_id: OrgId,
+        version: &str,
+        change: &ReleaseChange,
+        now_ms: i64,
+    ) -> StoreResult<(Release, bool)> {
+        self.write(|c| releases::upsert(c, org_id, version, change, now_ms))
+    }
+
+    fn update_release(
+        &self,
+        org_id: OrgId,
+        version: &str,
+        change: &ReleaseChange,
+        now_ms: i64,
+    ) -> StoreResult<Release> {
+        self.write(|c| releases::update(c, org_id, version, change, now_ms))
+    }
+
+    fn release(&self, org_id: OrgId, version: &str) -> StoreResult<Release> {
+        self.read(|c| releases::get(c, org_id, version))
+    }
+
+    fn releases(
+        &self,
+        org_id: OrgId,
+        project_id: Option<ProjectId>,
+        limit: usize,
+    ) -> StoreResult<Vec<Release>> {
+        self.read(|c| releases::list(c, org_id, project_id, limit))
+    }
+
+    fn delete_release(&self, org_id: OrgId, version: &str) -> StoreResult<()> {
+        self.write(|c| releases::delete(c, org_id, version))
+    }
+
+    fn create_deploy(
+        &self,
+        org_id: OrgId,
+        version: &str,
+        deploy: &NewDeploy,
+        now_ms: i64,
+    ) -> StoreResult<Deploy> {
+        self.write(|c| releases::create_deploy(c, org_id, version, deploy, now_ms))
+    }
+
+    fn deploys(&self, org_id: OrgId, version: &str) -> StoreResult<Vec<Deploy>> {
+        self.read(|c| releases::deploys(c, org_id, version))
     }
 }
 

@@ -245,6 +245,15 @@ fn finish(c: &Connection, dicts: &Dictionaries, row: EventRow) -> StoredEvent {
     event
 }
 
+/// Which way a page of events goes from its cursor: whether backwards, the comparison that
+/// continues from the cursor, and the order.
+fn direction(cursor: Option<KeysetCursor>) -> (bool, &'static str, &'static str) {
+    match cursor.is_some_and(|c| c.backwards) {
+        true => (true, ">", "ASC"),
+        false => (false, "<", "DESC"),
+    }
+}
+
 pub fn issue_events(
     c: &Connection,
     dicts: &Dictionaries,
@@ -252,12 +261,7 @@ pub fn issue_events(
     cursor: Option<KeysetCursor>,
     limit: i64,
 ) -> StoreResult<Vec<StoredEvent>> {
-    let backwards = cursor.is_some_and(|c| c.backwards);
-    let (op, dir) = if backwards {
-        (">", "ASC")
-    } else {
-        ("<", "DESC")
-    };
+    let (backwards, op, dir) = direction(cursor);
     let position = if cursor.is_some() {
         format!(" AND (timestamp_ms, id) {op} (?3, ?4)")
     } else {
@@ -275,6 +279,31 @@ pub fn issue_events(
             .query_map(params![issue_id, limit], event_row)?
             .collect::<Result<_, _>>()?,
     };
+    let mut events: Vec<StoredEvent> = rows.into_iter().map(|r| finish(c, dicts, r)).collect();
+    if backwards {
+        events.reverse();
+    }
+    Ok(events)
+}
+
+/// A project's events, the most recently stored first (by row id: the index the project's
+/// events are kept in order by), from a cursor position (row id, row id).
+pub fn project_events(
+    c: &Connection,
+    dicts: &Dictionaries,
+    project_id: ProjectId,
+    cursor: Option<KeysetCursor>,
+    limit: i64,
+) -> StoreResult<Vec<StoredEvent>> {
+    let (backwards, op, dir) = direction(cursor);
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} WHERE project_id = ?1 AND id {op} ?3 ORDER BY id {dir} LIMIT ?2"
+    );
+    let start = cursor.map_or(i64::MAX, |k| k.id);
+    let mut st = c.prepare_cached(&sql)?;
+    let rows: Vec<EventRow> = st
+        .query_map(params![project_id, limit, start], event_row)?
+        .collect::<Result<_, _>>()?;
     let mut events: Vec<StoredEvent> = rows.into_iter().map(|r| finish(c, dicts, r)).collect();
     if backwards {
         events.reverse();

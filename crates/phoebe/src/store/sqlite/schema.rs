@@ -332,4 +332,38 @@ CREATE TABLE alert_summaries (
     PRIMARY KEY (user_id, project_id)
 ) WITHOUT ROWID;
 "#,
+    // 11: releases as sentry-cli and the API manage them. `releases` keeps what events say per
+    // project (now with an event count); `release_info` what was said about a version of an
+    // organization (created, released, link, archived); `release_projects` the projects it
+    // was created for; `deploys` where it went.
+    r#"
+ALTER TABLE releases ADD COLUMN events INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE release_info (
+    org_id INTEGER NOT NULL,
+    version TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    released_ms INTEGER,
+    started_ms INTEGER,
+    url TEXT,
+    status TEXT NOT NULL DEFAULT 'open',
+    PRIMARY KEY (org_id, version)
+) WITHOUT ROWID;
+CREATE TABLE release_projects (
+    org_id INTEGER NOT NULL,
+    version TEXT NOT NULL,
+    project_id INTEGER NOT NULL,
+    PRIMARY KEY (org_id, version, project_id)
+) WITHOUT ROWID;
+CREATE TABLE deploys (
+    id INTEGER PRIMARY KEY,
+    org_id INTEGER NOT NULL,
+    version TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    name TEXT,
+    url TEXT,
+    started_ms INTEGER,
+    finished_ms INTEGER NOT NULL
+);
+CREATE INDEX deploys_release ON deploys (org_id, version, id);
+"#,
 ];

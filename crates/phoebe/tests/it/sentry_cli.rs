@@ -1,0 +1,173 @@
+//! The real `sentry-cli` (from the `@sentry/cli` npm package, installed by
+//! `scripts/setup-test-tools`) against a running `phoebe serve`: token formats, organizations,
+//! projects, releases, deploys, events and issues, each command's exit code and output, and
+//! what the API then says.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::util::*;
+
+/// The sentry-cli binary, or `None` locally without the tools (CI must have them).
+fn sentry_cli() -> Option<PathBuf> {
+    let bin = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../.tools/cli/node_modules/.bin/sentry-cli"
+    ));
+    if bin.exists() {
+        return Some(bin);
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "CI needs sentry-cli: run scripts/setup-test-tools"
+    );
+    eprintln!("skipping: sentry-cli missing (run scripts/setup-test-tools)");
+    None
+}
+
+/// Runs sentry-cli with `env` (and nothing of the test's own Sentry settings); returns its exit
+/// code and its standard output and error together.
+fn run(cli: &PathBuf, env: &[(&str, &str)], args: &[&str]) -> (i32, String) {
+    let mut cmd = Command::new(cli);
+    cmd.args(args)
+        .env_remove("SENTRY_URL")
+        .env_remove("SENTRY_AUTH_TOKEN")
+        .env_remove("SENTRY_ORG")
+        .env_remove("SENTRY_PROJECT")
+        .env_remove("SENTRY_DSN")
+        .env("SENTRY_DISABLE_UPDATE_CHECK", "true")
+        .env("SENTRY_LOG_LEVEL", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("running sentry-cli");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn sentry_cli_manages_releases_and_deploys_and_reads_orgs_projects_issues_and_events() {
+    let Some(cli) = sentry_cli() else { return };
+    let server = Server::start();
+    let (code, token, err) = phoebe(&server.data_dir, &["token", "create"]);
+    assert_eq!(code, 0, "{err}");
+    let token = token.trim().to_string();
+    assert!(token.starts_with("sntryu_"), "{token}");
+    let env = [
+        ("SENTRY_URL", server.url.as_str()),
+        ("SENTRY_AUTH_TOKEN", token.as_str()),
+        ("SENTRY_ORG", "phoebe"),
+        ("SENTRY_PROJECT", "default"),
+    ];
+    let ok = |args: &[&str]| -> String {
+        let (code, out) = run(&cli, &env, args);
+        assert_eq!(code, 0, "sentry-cli {args:?}:\n{out}");
+        out
+    };
+
+    let info = ok(&["info"]);
+    assert!(info.contains("User: admin"), "{info}");
+    let (code, out) = run(
+        &cli,
+        &[
+            ("SENTRY_URL", &server.url),
+            ("SENTRY_AUTH_TOKEN", &"f".repeat(64)),
+        ],
+        &["info"],
+    );
+    assert_ne!(code, 0, "a wrong token is refused:\n{out}");
+    assert!(ok(&["organizations", "list"]).contains("phoebe"));
+    assert!(ok(&["projects", "list"]).contains("default"));
+
+    // Releases: created twice (the second is no error), finalized, listed, described.
+    assert!(ok(&["releases", "new", "web@1.0.0"]).contains("web@1.0.0"));
+    ok(&["releases", "new", "web@1.0.0"]);
+    ok(&["releases", "finalize", "web@1.0.0"]);
+    assert!(ok(&["releases", "list"]).contains("web@1.0.0"));
+    assert!(ok(&["releases", "info", "web@1.0.0"]).contains("web@1.0.0"));
+    let deployed = ok(&[
+        "deploys",
+        "new",
+        "-r",
+        "web@1.0.0",
+        "-e",
+        "production",
+        "-n",
+        "first",
+        "-u",
+        "https://ci.example/run/7",
+    ]);
+    assert!(deployed.contains("production"), "{deployed}");
+    assert!(ok(&["deploys", "list", "-r", "web@1.0.0"]).contains("production"));
+
+    // An event of that release, sent by sentry-cli itself.
+    let (code, out) = run(
+        &cli,
+        &[("SENTRY_DSN", &server.dsn)],
+        &["send-event", "-m", "checkout failed", "-r", "web@1.0.0"],
+    );
+    assert_eq!(code, 0, "{out}");
+    server.wait_digested(1);
+    assert!(ok(&["issues", "list"]).contains("checkout failed"));
+    let events = ok(&["events", "list"]);
+    assert!(events.contains("checkout failed"), "{events}");
+
+    let (status, release) =
+        server.api_get(&token, "/api/0/organizations/phoebe/releases/web@1.0.0/");
+    assert_eq!(status, 200, "{release}");
+    assert!(release["dateReleased"].is_string(), "finalized: {release}");
+    assert_eq!(release["deployCount"], 1);
+    assert_eq!(release["lastDeploy"]["environment"], "production");
+    assert_eq!(release["lastDeploy"]["url"], "https://ci.example/run/7");
+    assert_eq!(release["projects"][0]["slug"], "default");
+    assert_eq!(release["eventCount"], 1);
+    assert_eq!(release["newGroups"], 1);
+    assert!(release["lastEvent"].is_string());
+    let (_, mine) = server.api_get(&token, "/api/0/projects/phoebe/default/releases/");
+    assert_eq!(mine[0]["version"], "web@1.0.0");
+
+    // Archived: out of the list, in the archived list; restored: back.
+    ok(&["releases", "archive", "web@1.0.0"]);
+    assert!(!ok(&["releases", "list"]).contains("web@1.0.0"));
+    let (_, archived) = server.api_get(
+        &token,
+        "/api/0/organizations/phoebe/releases/?status=archived",
+    );
+    assert_eq!(archived[0]["version"], "web@1.0.0");
+    ok(&["releases", "restore", "web@1.0.0"]);
+    assert!(ok(&["releases", "list"]).contains("web@1.0.0"));
+
+    // Deleted: gone, and its events stay.
+    ok(&["releases", "delete", "web@1.0.0"]);
+    let (code, _) = run(&cli, &env, &["releases", "info", "web@1.0.0"]);
+    assert_ne!(code, 0, "deleted");
+    assert!(ok(&["issues", "list"]).contains("checkout failed"));
+
+    // Bad input is refused with the reason.
+    let (code, out) = run(&cli, &env, &["releases", "new", "latest"]);
+    assert_ne!(code, 0);
+    assert!(out.contains("reserved"), "{out}");
+
+    // An organization token carries the URL and the organization: nothing else is needed.
+    let (code, org_token, err) = phoebe(&server.data_dir, &["token", "create", "--org", "phoebe"]);
+    assert_eq!(code, 0, "{err}");
+    let org_token = org_token.trim();
+    assert!(org_token.starts_with("sntrys_"), "{org_token}");
+    let only_token = [("SENTRY_AUTH_TOKEN", org_token)];
+    let (code, out) = run(&cli, &only_token, &["projects", "list"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("default"), "{out}");
+    assert!(!out.contains("Unrecognized auth token"), "{out}");
+    let (code, out) = run(
+        &cli,
+        &only_token,
+        &["releases", "new", "-p", "default", "web@2.0.0"],
+    );
+    assert_eq!(code, 0, "{out}");
+    let (_, listed) = server.api_get(&token, "/api/0/organizations/phoebe/releases/");
+    assert_eq!(listed[0]["version"], "web@2.0.0");
+}
