@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::alerts::{alert_rows, AlertRow};
 use super::event_view::{self, EventView};
 use super::format;
+use super::releases::release_path;
 use super::session::Viewer;
 use super::triage::{describe, ActivityLine};
 use super::{blocking, html_headers, page, Shared, UiError};
@@ -86,6 +87,11 @@ impl IssuePage {
 
     fn is_assignee(&self, login: &str) -> bool {
         self.issue.assignee.as_deref() == Some(login)
+    }
+
+    /// The page of one of the issue's project's releases.
+    fn release_href(&self, version: &str) -> String {
+        release_path(&self.project, version)
     }
 }
 

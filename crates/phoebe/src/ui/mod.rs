@@ -15,6 +15,7 @@ mod issue;
 mod issues;
 mod live;
 mod projects;
+mod releases;
 mod session;
 mod triage;
 mod users;
@@ -109,6 +110,16 @@ pub fn router(state: Arc<UiState>) -> Router {
             get(alerts::show).post(alerts::change),
         )
         .route("/projects/{slug}/alerts", get(alerts::to_page))
+        .route("/projects/{slug}/releases/", get(releases::list))
+        .route("/projects/{slug}/releases", get(releases::to_list))
+        .route(
+            "/projects/{slug}/releases/{version}/",
+            get(releases::detail),
+        )
+        .route(
+            "/projects/{slug}/releases/{version}",
+            get(releases::to_detail),
+        )
         .route("/users/", get(users::list).post(users::change))
         .route("/live", get(live::stream))
         .route("/static/{file}", get(assets::serve))

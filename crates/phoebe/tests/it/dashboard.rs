@@ -837,3 +837,171 @@ fn people_choose_their_own_summary_email_on_the_alerts_page() {
     );
     assert_eq!(bad.status, 400);
 }
+
+/// POSTs JSON to an API path with a bearer token; returns (status, json).
+fn api_post(
+    server: &Server,
+    token: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    json_of(
+        ureq::post(&format!("{}{path}", server.url))
+            .set("Authorization", &format!("Bearer {token}"))
+            .set("Content-Type", "application/json")
+            .send_string(&body.to_string()),
+    )
+}
+
+#[test]
+fn releases_pages_show_versions_deploys_and_their_issues() {
+    let server = Server::start();
+    let token = server.token();
+    let releases = "/api/0/organizations/phoebe/releases/";
+    let (code, body) = api_post(
+        &server,
+        &token,
+        releases,
+        serde_json::json!({"version": "web@1.0.0", "projects": ["default"]}),
+    );
+    assert_eq!(code, 201, "{body}");
+    let (code, body) = api_post(
+        &server,
+        &token,
+        &format!("{releases}web@1.0.0/deploys/"),
+        serde_json::json!({"environment": "production"}),
+    );
+    assert_eq!(code, 201, "{body}");
+    let mut event = error_event("CheckoutError", "card declined");
+    event["release"] = serde_json::json!("web@1.0.0");
+    let (status, _) = post_envelope(&server, &envelope(&event));
+    assert_eq!(status, 200);
+    server.wait_digested(1);
+    let (code, body) = api_post(
+        &server,
+        &token,
+        releases,
+        serde_json::json!({"version": "web@1.0.1+build.7", "projects": ["default"]}),
+    );
+    assert_eq!(code, 201, "{body}");
+
+    let mut c = Client::new(&server);
+    assert_eq!(c.log_in("admin", ADMIN_PASSWORD).status, 303);
+    let list_link = r#"href="/projects/default/releases/""#;
+    assert!(c.get("/projects/default/").body.contains(list_link));
+    assert!(c.get("/projects/").body.contains(list_link));
+
+    // The list, newest first: each version links to its page (percent-encoded), with its
+    // deploys, its new issues and events.
+    let page_path = "/projects/default/releases/web%401.0.0/";
+    let build_path = "/projects/default/releases/web%401.0.1%2Bbuild.7/";
+    let list = c.get("/projects/default/releases/");
+    assert_eq!(list.status, 200, "{}", list.body);
+    let at = |path: &str| {
+        list.body
+            .find(&format!(r#"href="{path}""#))
+            .unwrap_or_else(|| panic!("no link to {path}: {}", list.body))
+    };
+    assert!(at(build_path) < at(page_path), "newest first");
+    let row = &list.body[at(page_path)..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains(">web@1.0.0</a>"), "{row}");
+    assert!(row.contains("1 · production"), "{row}");
+    assert!(row.contains("unreleased"), "{row}");
+    assert_eq!(
+        row.matches(r#"<td class="num">1</td>"#).count(),
+        2,
+        "one new issue, one event: {row}"
+    );
+    let row = &list.body[at(build_path)..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert_eq!(row.matches(r#"<td class="num">0</td>"#).count(), 2, "{row}");
+
+    // Archived ones are a link away; there are none.
+    assert!(list
+        .body
+        .contains(r#"href="/projects/default/releases/?archived=1""#));
+    let archived = c.get("/projects/default/releases/?archived=1");
+    assert_eq!(archived.status, 200);
+    assert!(
+        archived.body.contains(r#"id="no-releases""#) && !archived.body.contains("web@1.0.0"),
+        "{}",
+        archived.body
+    );
+
+    // A release's page: what is known of it, its deploy, and a link to its issues that finds
+    // the issue.
+    let page = c.get(page_path);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("<h1>Release web@1.0.0</h1>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(r#"<td id="events">1</td>"#),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(r#"<td id="new-issues">1</td>"#));
+    let deploys = page.body.split(r#"id="deploys""#).nth(1).unwrap();
+    assert!(
+        deploys.contains("<td><strong>production</strong></td>"),
+        "{deploys}"
+    );
+    let issues_link = "/issues/?project=default&#38;query=release%3Aweb%401.0.0";
+    assert!(page.body.contains(issues_link), "{}", page.body);
+    let issues = c.get(&issues_link.replace("&#38;", "&"));
+    assert!(
+        issues.body.contains("CheckoutError: card declined"),
+        "{}",
+        issues.body
+    );
+    let build = c.get(build_path);
+    assert_eq!(build.status, 200, "{}", build.body);
+    assert!(build.body.contains("<h1>Release web@1.0.1+build.7</h1>"));
+    assert!(build.body.contains("No deploys recorded."));
+
+    // The issue page links its first and last release there.
+    let (_, issues) = server.api_get(&token, "/api/0/projects/phoebe/default/issues/");
+    let id = issues[0]["id"].as_str().unwrap();
+    let issue = c.get(&format!("/issues/{id}/"));
+    assert_eq!(
+        issue
+            .body
+            .matches(&format!(r#"href="{page_path}""#))
+            .count(),
+        2,
+        "first and last release: {}",
+        issue.body
+    );
+
+    // Unknown versions, projects and another project's view of the release are 404s; paths
+    // without the slash redirect.
+    let missing = c.get("/projects/default/releases/nope@9/");
+    assert_eq!(missing.status, 404);
+    assert!(missing.body.contains("does not exist"), "{}", missing.body);
+    assert_eq!(c.get("/projects/nope/releases/").status, 404);
+    let csrf = c.csrf("/projects/");
+    let made = c.post("/projects/", &[("csrf", &csrf), ("slug", "mobile")], &[]);
+    assert_eq!(made.location.as_deref(), Some("/projects/mobile/"));
+    assert_eq!(c.get("/projects/mobile/releases/web@1.0.0/").status, 404);
+    let empty = c.get("/projects/mobile/releases/");
+    assert!(
+        empty
+            .body
+            .contains("sentry-cli releases new -p mobile VERSION"),
+        "{}",
+        empty.body
+    );
+    assert_eq!(
+        c.get("/projects/default/releases").location.as_deref(),
+        Some("/projects/default/releases/")
+    );
+    assert_eq!(
+        c.get("/projects/default/releases/web@1.0.0")
+            .location
+            .as_deref(),
+        Some(page_path)
+    );
+}
