@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod api;
+pub mod artifacts;
 pub mod bench;
 pub mod cli;
 pub mod codec;

@@ -3,6 +3,7 @@
 //! with `Link` headers. Every handler is a thin translation to an [`crate::ops`] call.
 
 mod alerts;
+mod artifacts;
 mod error;
 pub mod json;
 mod limits;
@@ -145,12 +146,20 @@ impl FromRequestParts<Arc<ApiState>> for Authed {
 
 /// The API router: every route under `/api/0/`, with and without the trailing slash.
 pub fn router(state: Arc<ApiState>) -> Router {
-    let routes: [(&str, axum::routing::MethodRouter<Arc<ApiState>>); 32] = [
+    let routes: [(&str, axum::routing::MethodRouter<Arc<ApiState>>); 34] = [
         ("/", get(index)),
         ("/organizations/", get(list_orgs)),
         ("/organizations/{org}/", get(get_org)),
         ("/organizations/{org}/projects/", get(org_projects)),
         ("/organizations/{org}/issues/", get(org_issues)),
+        (
+            "/organizations/{org}/chunk-upload/",
+            artifacts::chunk_upload(),
+        ),
+        (
+            "/organizations/{org}/artifactbundle/assemble/",
+            artifacts::assemble_route(),
+        ),
         (
             "/organizations/{org}/releases/",
             get(releases::list).post(releases::create),

@@ -70,6 +70,15 @@ pub enum Command {
         #[command(subcommand)]
         command: issues::IssuesCommand,
     },
+    /// List the source-map files uploaded with sentry-cli: URL, type, debug id, release.
+    Sourcemaps {
+        /// Organization (default: the first).
+        #[arg(long, default_value = "phoebe")]
+        org: String,
+        /// Only those uploaded for this release.
+        #[arg(long)]
+        release: Option<String>,
+    },
     /// Send one test event to a DSN and print its event id.
     SendTestEvent {
         /// The DSN to send to.
@@ -434,6 +443,30 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load_config(&cli, None)?;
             let ops = open_ops(&config)?;
             issues::run(&ops, command)?;
+        }
+        Command::Sourcemaps { org, release } => {
+            let config = load_config(&cli, None)?;
+            let ops = open_ops(&config)?;
+            let files = ops.artifact_files(org, release.as_deref())?;
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "{:<40} {:<16} {:<36} {:<12} URL",
+                "BUNDLE", "TYPE", "DEBUG ID", "RELEASE"
+            )?;
+            for (bundle, release, f) in &files {
+                writeln!(
+                    out,
+                    "{bundle:<40} {:<16} {:<36} {:<12} {}",
+                    f.kind,
+                    f.debug_id.as_deref().unwrap_or("-"),
+                    release.as_deref().unwrap_or("-"),
+                    f.url
+                )?;
+            }
+            if files.is_empty() {
+                eprintln!("no source maps yet: upload them with `sentry-cli sourcemaps upload`");
+            }
         }
         Command::SendTestEvent { dsn, message } => {
             let id = send_test_event(dsn, message)?;

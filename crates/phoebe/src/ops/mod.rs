@@ -4,6 +4,7 @@
 //! API Boundary. Architecture invariant: `api` and `cli` call `ops`, never `store`.
 
 pub mod alerts;
+pub mod artifacts;
 mod caller;
 pub mod limits;
 pub mod query;

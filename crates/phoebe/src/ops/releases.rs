@@ -20,7 +20,11 @@ impl Ops {
     }
 
     /// Projects of `org` named by slug or id.
-    fn org_projects(&self, org: &Org, names: &[String]) -> OpsResult<Vec<ProjectId>> {
+    pub(super) fn org_projects_by_name(
+        &self,
+        org: &Org,
+        names: &[String],
+    ) -> OpsResult<Vec<ProjectId>> {
         let projects = self.store.projects()?;
         names
             .iter()
@@ -45,7 +49,7 @@ impl Ops {
         self.allow(Permission::ManageProjects)?;
         check_version(version).map_err(OpsError::Invalid)?;
         let org = self.org_by_slug(org)?;
-        change.projects = self.org_projects(&org, projects)?;
+        change.projects = self.org_projects_by_name(&org, projects)?;
         Ok(self
             .store
             .upsert_release(org.id, version, &change, now_ms())?)
@@ -61,7 +65,7 @@ impl Ops {
     ) -> OpsResult<Release> {
         self.allow(Permission::ManageProjects)?;
         let org = self.org_by_slug(org)?;
-        change.projects = self.org_projects(&org, projects)?;
+        change.projects = self.org_projects_by_name(&org, projects)?;
         Ok(self
             .store
             .update_release(org.id, version, &change, now_ms())?)
@@ -86,7 +90,7 @@ impl Ops {
         self.allow(Permission::Read)?;
         let org = self.org_by_slug(org)?;
         let project = match project {
-            Some(p) => Some(self.org_projects(&org, &[p.to_string()])?[0]),
+            Some(p) => Some(self.org_projects_by_name(&org, &[p.to_string()])?[0]),
             None => None,
         };
         let wanted = if archived {

@@ -1004,3 +1004,64 @@ fn releases_come_from_events_and_the_api_and_keep_their_deploys() {
         assert_eq!(issue_of(s, p, "a").times_seen, 1, "events stay");
     });
 }
+
+#[test]
+fn chunks_are_content_addressed_and_a_kept_bundle_drops_them() {
+    on_each_backend(|s, p| {
+        let a = ("a".repeat(40), b"first half".to_vec());
+        let b = ("b".repeat(40), b"second half".to_vec());
+        let sums = vec![a.0.clone(), b.0.clone()];
+        assert_eq!(s.missing_chunks(p.org_id, &sums).unwrap(), sums);
+        s.put_chunks(p.org_id, std::slice::from_ref(&a), 1).unwrap();
+        s.put_chunks(p.org_id, std::slice::from_ref(&a), 2).unwrap();
+        assert_eq!(
+            s.missing_chunks(p.org_id, &sums).unwrap(),
+            vec![b.0.clone()]
+        );
+        assert_eq!(s.chunk_data(p.org_id, &sums).unwrap(), None);
+        s.put_chunks(p.org_id, std::slice::from_ref(&b), 3).unwrap();
+        assert_eq!(
+            s.chunk_data(p.org_id, &sums).unwrap(),
+            Some(vec![a.1.clone(), b.1.clone()])
+        );
+        let other_org = s.create_org("other", "Other").unwrap();
+        assert_eq!(
+            s.missing_chunks(other_org.id, &sums).unwrap(),
+            sums,
+            "per organization"
+        );
+
+        let bundle = NewBundle {
+            org_id: p.org_id,
+            checksum: "c".repeat(40),
+            projects: vec![p.id],
+            release: Some("web@1".into()),
+            dist: None,
+            manifest: Manifest {
+                files: vec![BundleFile {
+                    path: "files/_/_/app.min.js".into(),
+                    url: "~/app.min.js".into(),
+                    kind: "minified_source".into(),
+                    debug_id: Some("151fbe13-4ed4-5497-b9e0-eafca98aaa7e".into()),
+                    sourcemap: Some("app.min.js.map".into()),
+                    size: 14,
+                }],
+                ..Manifest::default()
+            },
+        };
+        s.create_bundle(&bundle, b"first halfsecond half", &sums, 4)
+            .unwrap();
+        s.create_bundle(&bundle, b"first halfsecond half", &sums, 5)
+            .unwrap();
+        assert!(s.has_bundle(p.org_id, &bundle.checksum).unwrap());
+        assert_eq!(
+            s.missing_chunks(p.org_id, &sums).unwrap(),
+            sums,
+            "chunks dropped"
+        );
+        let files = s.bundle_files(p.org_id, Some("web@1")).unwrap();
+        assert_eq!(files.len(), 1, "kept once");
+        assert_eq!(files[0].2, bundle.manifest.files[0]);
+        assert!(s.bundle_files(p.org_id, Some("web@2")).unwrap().is_empty());
+    });
+}

@@ -87,7 +87,14 @@ pub fn open_in(dir: &Path) -> StoreResult<Arc<dyn Store>> {
 /// it. Methods block: call them from a blocking thread (`tokio::task::spawn_blocking`), never
 /// directly on the async runtime.
 pub trait Store:
-    DigestWriter + Directory + IssueStore + UsageStore + Maintenance + AlertStore + ReleaseStore
+    DigestWriter
+    + Directory
+    + IssueStore
+    + UsageStore
+    + Maintenance
+    + AlertStore
+    + ReleaseStore
+    + ArtifactStore
 {
 }
 
@@ -98,7 +105,8 @@ impl<
             + UsageStore
             + Maintenance
             + AlertStore
-            + ReleaseStore,
+            + ReleaseStore
+            + ArtifactStore,
     > Store for T
 {
 }
@@ -378,6 +386,40 @@ pub trait ReleaseStore: Send + Sync + 'static {
     ) -> StoreResult<Deploy>;
     /// A release's deploys, newest first.
     fn deploys(&self, org_id: OrgId, version: &str) -> StoreResult<Vec<Deploy>>;
+}
+
+/// Source-map uploads: chunks by SHA-1 until assembled, and the artifact bundles made of them.
+/// Content-addressed within an organization: uploading or assembling the same thing again
+/// changes nothing.
+pub trait ArtifactStore: Send + Sync + 'static {
+    /// The checksums among `checksums` the organization has no chunk for, in their order.
+    fn missing_chunks(&self, org_id: OrgId, checksums: &[String]) -> StoreResult<Vec<String>>;
+    /// Keeps chunks (checksum, bytes).
+    fn put_chunks(
+        &self,
+        org_id: OrgId,
+        chunks: &[(String, Vec<u8>)],
+        now_ms: i64,
+    ) -> StoreResult<()>;
+    /// The chunks' bytes in the order asked, or `None` when one is missing.
+    fn chunk_data(&self, org_id: OrgId, checksums: &[String]) -> StoreResult<Option<Vec<Vec<u8>>>>;
+    /// Whether a bundle with this checksum is kept.
+    fn has_bundle(&self, org_id: OrgId, checksum: &str) -> StoreResult<bool>;
+    /// Keeps an assembled bundle (`data`, checked) and drops the chunks it was made of.
+    fn create_bundle(
+        &self,
+        bundle: &NewBundle,
+        data: &[u8],
+        chunks: &[String],
+        now_ms: i64,
+    ) -> StoreResult<()>;
+    /// Files of the organization's bundles (of one release), newest bundle first:
+    /// (bundle checksum, release, file).
+    fn bundle_files(
+        &self,
+        org_id: OrgId,
+        release: Option<&str>,
+    ) -> StoreResult<Vec<(String, Option<String>, BundleFile)>>;
 }
 
 /// Alerts: channels and rules, and the outbox that carries each notification to its channel.

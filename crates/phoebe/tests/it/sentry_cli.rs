@@ -171,3 +171,130 @@ fn sentry_cli_manages_releases_and_deploys_and_reads_orgs_projects_issues_and_ev
     let (_, listed) = server.api_get(&token, "/api/0/organizations/phoebe/releases/");
     assert_eq!(listed[0]["version"], "web@2.0.0");
 }
+
+/// A bundle's files as `phoebe sourcemaps` lists them: (type, debug id, release, URL).
+fn listed_sourcemaps(server: &Server) -> Vec<(String, String, String, String)> {
+    let (code, out, err) = phoebe(&server.data_dir, &["sourcemaps"]);
+    assert_eq!(code, 0, "{err}");
+    out.lines()
+        .skip(1)
+        .map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            (
+                cols[1].to_string(),
+                cols[2].to_string(),
+                cols[3].to_string(),
+                cols[4].to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn sentry_cli_uploads_source_maps_by_debug_id_and_by_release_and_again_uploads_nothing() {
+    let Some(cli) = sentry_cli() else { return };
+    let Some(corpus) = corpus_dir() else { return };
+    let server = Server::start();
+    let (_, token, _) = phoebe(&server.data_dir, &["token", "create"]);
+    let token = token.trim().to_string();
+    let env = [
+        ("SENTRY_URL", server.url.as_str()),
+        ("SENTRY_AUTH_TOKEN", token.as_str()),
+        ("SENTRY_ORG", "phoebe"),
+        ("SENTRY_PROJECT", "default"),
+    ];
+    let artifacts = corpus.join("node/artifacts");
+    let with_ids = artifacts.join("dist-debugid");
+    let plain = artifacts.join("dist");
+
+    // Injected debug ids: no release needed.
+    let (code, out) = run(
+        &cli,
+        &env,
+        &["sourcemaps", "upload", with_ids.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{out}");
+    // No debug ids: by release and URL, waiting for the assembly.
+    let (code, out) = run(
+        &cli,
+        &env,
+        &[
+            "sourcemaps",
+            "upload",
+            "--release",
+            "node@2.3.0",
+            "--url-prefix",
+            "~/static",
+            "--wait",
+            plain.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let listed = listed_sourcemaps(&server);
+    let debug_id = "151fbe13-4ed4-5497-b9e0-eafca98aaa7e";
+    assert!(
+        listed.contains(&(
+            "minified_source".into(),
+            debug_id.into(),
+            "-".into(),
+            "~/app.min.js".into()
+        )),
+        "{listed:?}"
+    );
+    assert!(
+        listed
+            .iter()
+            .any(|(kind, _, release, url)| kind == "source_map"
+                && release == "node@2.3.0"
+                && url == "~/static/app.min.js.map"),
+        "{listed:?}"
+    );
+    // The same bundle again: nothing is uploaded or kept twice.
+    let (code, out) = run(
+        &cli,
+        &env,
+        &["sourcemaps", "upload", with_ids.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(listed_sourcemaps(&server).len(), listed.len());
+
+    // A chunk that does not match the SHA-1 it is named by is refused, and so is a bundle
+    // assembled from chunks that were never sent.
+    let boundary = "XyZ";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\nContent-Type: application/octet-stream\r\n\r\nnot what the name says\r\n--{boundary}--\r\n",
+        "0".repeat(40)
+    );
+    let (status, answer, _) = send(
+        &server,
+        "/api/0/organizations/phoebe/chunk-upload/",
+        &[
+            ("Authorization", &format!("Bearer {token}")),
+            (
+                "Content-Type",
+                &format!("multipart/form-data; boundary={boundary}"),
+            ),
+        ],
+        body.as_bytes(),
+    );
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["detail"].as_str().unwrap().contains("damaged"),
+        "{answer}"
+    );
+    let sum = "1".repeat(40);
+    let (status, answer, _) = send(
+        &server,
+        "/api/0/organizations/phoebe/artifactbundle/assemble/",
+        &[
+            ("Authorization", &format!("Bearer {token}")),
+            ("Content-Type", "application/json"),
+        ],
+        serde_json::json!({"checksum": sum, "chunks": [sum], "projects": ["default"]})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(answer["state"], "not_found");
+    assert_eq!(answer["missingChunks"], serde_json::json!([sum]));
+}

@@ -4,6 +4,7 @@
 
 mod admin;
 mod alerts;
+mod artifacts;
 mod digest;
 pub mod inbox;
 mod read;
@@ -543,6 +544,47 @@ impl UsageStore for SqliteStore {
         since_ms: i64,
     ) -> StoreResult<Vec<ClientDiscard>> {
         self.read(|c| usage::discards(c, project_id, since_ms))
+    }
+}
+
+impl ArtifactStore for SqliteStore {
+    fn missing_chunks(&self, org_id: OrgId, checksums: &[String]) -> StoreResult<Vec<String>> {
+        self.read(|c| artifacts::missing_chunks(c, org_id, checksums))
+    }
+
+    fn put_chunks(
+        &self,
+        org_id: OrgId,
+        chunks: &[(String, Vec<u8>)],
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        self.write(|c| artifacts::put_chunks(c, org_id, chunks, now_ms))
+    }
+
+    fn chunk_data(&self, org_id: OrgId, checksums: &[String]) -> StoreResult<Option<Vec<Vec<u8>>>> {
+        self.read(|c| artifacts::chunk_data(c, org_id, checksums))
+    }
+
+    fn has_bundle(&self, org_id: OrgId, checksum: &str) -> StoreResult<bool> {
+        self.read(|c| artifacts::has_bundle(c, org_id, checksum))
+    }
+
+    fn create_bundle(
+        &self,
+        bundle: &NewBundle,
+        data: &[u8],
+        chunks: &[String],
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        self.write(|c| artifacts::create_bundle(c, bundle, data, chunks, now_ms))
+    }
+
+    fn bundle_files(
+        &self,
+        org_id: OrgId,
+        release: Option<&str>,
+    ) -> StoreResult<Vec<(String, Option<String>, BundleFile)>> {
+        self.read(|c| artifacts::bundle_files(c, org_id, release))
     }
 }
 

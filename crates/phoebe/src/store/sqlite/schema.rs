@@ -366,4 +366,47 @@ CREATE TABLE deploys (
 );
 CREATE INDEX deploys_release ON deploys (org_id, version, id);
 "#,
+    // 12: source-map uploads. Chunks are kept per organization by their SHA-1, zstd-compressed,
+    // until a bundle is assembled from them; an artifact bundle is kept whole (zstd) with its
+    // manifest's files indexed by URL and debug id, for the release and projects it was
+    // uploaded for.
+    r#"
+CREATE TABLE upload_chunks (
+    org_id INTEGER NOT NULL,
+    checksum TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    created_ms INTEGER NOT NULL,
+    PRIMARY KEY (org_id, checksum)
+) WITHOUT ROWID;
+CREATE TABLE artifact_bundles (
+    id INTEGER PRIMARY KEY,
+    org_id INTEGER NOT NULL,
+    checksum TEXT NOT NULL,
+    release TEXT,
+    dist TEXT,
+    debug_id TEXT,
+    size INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    created_ms INTEGER NOT NULL,
+    UNIQUE (org_id, checksum)
+);
+CREATE TABLE artifact_bundle_projects (
+    bundle_id INTEGER NOT NULL,
+    project_id INTEGER NOT NULL,
+    PRIMARY KEY (bundle_id, project_id)
+) WITHOUT ROWID;
+CREATE TABLE artifact_files (
+    bundle_id INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    url TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    debug_id TEXT,
+    sourcemap TEXT,
+    size INTEGER NOT NULL,
+    PRIMARY KEY (bundle_id, path)
+) WITHOUT ROWID;
+CREATE INDEX artifact_files_debug_id ON artifact_files (debug_id) WHERE debug_id IS NOT NULL;
+CREATE INDEX artifact_files_url ON artifact_files (url);
+"#,
 ];
