@@ -72,8 +72,12 @@ pub struct Eviction {
     pub by_disk: u64,
     /// Kept items (attachments, sessions, feedback) removed.
     pub kept: u64,
-    /// Domain events older than the default maximum age removed.
+    /// Domain events older than the default maximum age (or 90 days) removed.
     pub domain_events: u64,
+    /// Sent or given-up notifications older than 90 days removed.
+    pub alert_history: u64,
+    /// Upload chunks never assembled into a bundle, removed after a day.
+    pub upload_chunks: u64,
     /// The step was full: call again.
     pub more: bool,
 }

@@ -1065,3 +1065,73 @@ fn chunks_are_content_addressed_and_a_kept_bundle_drops_them() {
         assert!(s.bundle_files(p.org_id, Some("web@2")).unwrap().is_empty());
     });
 }
+
+#[test]
+fn retention_bounds_notification_history_and_abandoned_upload_chunks() {
+    use crate::domain::alerts::*;
+    on_each_backend(|s, p| {
+        let hook = s
+            .create_channel(
+                p.id,
+                ChannelKind::Webhook,
+                "h",
+                "https://example.com/h",
+                None,
+            )
+            .unwrap();
+        let rule = s
+            .create_rule(
+                p.id,
+                &RuleSpec {
+                    trigger: Trigger::NewIssue,
+                    filters: Filters::default(),
+                    channels: vec![hook.id],
+                    cooldown_ms: 0,
+                },
+            )
+            .unwrap();
+        digest(
+            s,
+            vec![
+                event(p, "a", 1_000, "u", "1.0"),
+                event(p, "b", 1_000, "u", "1.0"),
+            ],
+        );
+        let a = issue_of(s, p, "a");
+        let b = issue_of(s, p, "b");
+        let alert = |issue: IssueId| NewAlert {
+            rule_id: rule.id,
+            channel_id: hook.id,
+            project_id: p.id,
+            issue_id: issue,
+            event_id: 0,
+            what: crate::domain::rules::IssueEvent::Created,
+        };
+        // Both written at time 1000; one sent, one still pending.
+        s.enqueue_alerts(0, &[alert(a.id), alert(b.id)], 1_000)
+            .unwrap();
+        let due = s.due_alerts(i64::MAX, 10).unwrap();
+        s.record_attempt(due[0].id, Ok(()), None, 2_000).unwrap();
+        s.put_chunks(p.org_id, &[("a".repeat(40), b"x".to_vec())], 1_000)
+            .unwrap();
+
+        let policy = RetentionPolicy {
+            batch: 100,
+            ..RetentionPolicy::default()
+        };
+        let day = 86_400_000;
+        let soon = s.evict_step(&policy, 1_000 + day / 2).unwrap();
+        assert_eq!((soon.upload_chunks, soon.alert_history), (0, 0));
+        let later = s.evict_step(&policy, 1_000 + 2 * day).unwrap();
+        assert_eq!(later.upload_chunks, 1, "an upload cut short a day ago");
+        assert_eq!(later.alert_history, 0);
+        let much_later = s.evict_step(&policy, 1_000 + 91 * day).unwrap();
+        assert_eq!(
+            much_later.alert_history, 1,
+            "the sent one; the pending one stays"
+        );
+        let left = s.alert_history(Some(p.id), None, 10).unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].state, AlertState::Pending);
+    });
+}

@@ -9,6 +9,9 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::store::*;
 
+/// Days the notification history and domain events are kept, whatever events' maximum age.
+const HISTORY_DAYS: i64 = 90;
+
 const DAY_MS: i64 = 86_400_000;
 const HOUR_MS: i64 = 3_600_000;
 
@@ -160,6 +163,26 @@ pub fn step(c: &mut Connection, policy: &RetentionPolicy, now_ms: i64) -> StoreR
             params![cutoff, policy.batch],
         )? as u64;
     }
+    // Whatever the events' age limit: history that only grows is bounded too. Domain events and
+    // the notifications sent (or given up) keep 90 days; chunks that never became a bundle
+    // (an upload cut short) a day.
+    let history_cutoff = now_ms - HISTORY_DAYS * DAY_MS;
+    out.domain_events += tx.execute(
+        "DELETE FROM domain_events WHERE id IN
+            (SELECT id FROM domain_events WHERE created_ms < ?1 ORDER BY id LIMIT ?2)",
+        params![history_cutoff, policy.batch],
+    )? as u64;
+    out.alert_history += tx.execute(
+        "DELETE FROM alert_outbox WHERE id IN
+            (SELECT id FROM alert_outbox WHERE state != 'pending' AND created_ms < ?1
+             ORDER BY id LIMIT ?2)",
+        params![history_cutoff, policy.batch],
+    )? as u64;
+    out.upload_chunks += tx.execute(
+        "DELETE FROM upload_chunks WHERE (org_id, checksum) IN
+            (SELECT org_id, checksum FROM upload_chunks WHERE created_ms < ?1 LIMIT ?2)",
+        params![now_ms - DAY_MS, policy.batch],
+    )? as u64;
     // Per-minute counts only serve frequency rules, whose window is at most a day.
     tx.execute(
         "DELETE FROM issue_minutes WHERE (minute_ms, issue_id) IN
@@ -200,7 +223,9 @@ pub fn step(c: &mut Connection, policy: &RetentionPolicy, now_ms: i64) -> StoreR
         super::usage::add(&tx, &usage)?;
     }
     tx.commit()?;
-    out.more = removed.total() + out.kept + out.domain_events >= policy.batch;
+    out.more =
+        removed.total() + out.kept + out.domain_events + out.alert_history + out.upload_chunks
+            >= policy.batch;
     Ok(out)
 }
 
