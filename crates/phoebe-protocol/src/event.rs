@@ -62,6 +62,18 @@ pub struct Event {
     pub csp: Option<CspReport>,
 }
 
+impl Event {
+    /// Reads the typed exceptions and thread stack again from the payload, after something
+    /// rewrote its frames (source maps): grouping and summaries read the typed view.
+    pub fn refresh_stacks(&mut self) {
+        if let Some(map) = self.payload.as_object() {
+            let (exceptions, thread_stacktrace) = crate::normalize::extract::stacks(map);
+            self.exceptions = exceptions;
+            self.thread_stacktrace = thread_stacktrace;
+        }
+    }
+}
+
 /// What kind of event this is (Sentry's `type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventKind {

@@ -70,6 +70,7 @@ pub async fn run(
             max_body_bytes: config.limits.max_envelope_bytes,
             zstd_level: config.store.zstd_level,
             bounds: config.retention.event_bounds(),
+            frames: Some(Arc::new(crate::artifacts::SourceMaps::new(store.clone()))),
         },
         {
             let signal = alert_events.clone();

@@ -23,9 +23,10 @@ pub(super) struct Known {
     pub(super) client_tags: Vec<(String, String)>,
 }
 
-pub(super) fn extract(map: Object, known: Known) -> Event {
-    let threads = values(&map, "threads");
-    let exceptions: Vec<Exception> = values(&map, "exception")
+/// The typed exceptions and, without one, the thread stack of a normalized payload.
+pub(crate) fn stacks(map: &Object) -> (Vec<Exception>, Option<Stacktrace>) {
+    let threads = values(map, "threads");
+    let exceptions: Vec<Exception> = values(map, "exception")
         .iter()
         .map(|exc| exception(exc, threads))
         .collect();
@@ -34,6 +35,11 @@ pub(super) fn extract(map: Object, known: Known) -> Event {
     } else {
         None
     };
+    (exceptions, thread_stacktrace)
+}
+
+pub(super) fn extract(map: Object, known: Known) -> Event {
+    let (exceptions, thread_stacktrace) = stacks(&map);
     let user = map.get("user").and_then(Value::as_object).and_then(user);
     let request_url = map
         .get("request")

@@ -7,7 +7,7 @@
 //! the finished payload in a second pass ([`extract`]). Relay's `relay-event-normalization` is the
 //! reference for the rules; `shared/protocol.md` §6 lists them.
 
-mod extract;
+pub(crate) mod extract;
 mod fields;
 mod interfaces;
 mod lenient;

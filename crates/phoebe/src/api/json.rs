@@ -203,6 +203,8 @@ fn api_frame(f: &Value) -> Value {
         "lineNo": g("lineno"), "colNo": g("colno"), "inApp": f.get("in_app").and_then(Value::as_bool).unwrap_or(false),
         "context": context, "vars": g("vars"), "instructionAddr": g("instruction_addr"),
         "symbolAddr": g("symbol_addr"), "imageAddr": g("image_addr"), "trust": g("trust"), "errors": null,
+        // Source maps: the minified location (`sourcemap`) or why there is none (`sourcemap_error`).
+        "data": g("data"),
     })
 }
 

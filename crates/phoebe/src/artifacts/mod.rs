@@ -7,8 +7,10 @@
 //! kept; nothing here writes a file.
 
 pub mod bundle;
+pub mod sourcemaps;
 
 pub use bundle::read_manifest;
+pub use sourcemaps::SourceMaps;
 
 /// What `GET .../chunk-upload/` promises sentry-cli, and what uploads are held to.
 pub mod limits {

@@ -16,7 +16,7 @@ use crate::inbox::Inbox;
 use crate::store::DigestWriter;
 use crate::telemetry::Metrics;
 
-pub use process::ProcessOptions;
+pub use process::{FrameMapper, ProcessOptions};
 
 /// Called after a batch that recorded domain events commits, so whoever reads them (alerts)
 /// can start at once instead of at its next poll.

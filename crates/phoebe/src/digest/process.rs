@@ -12,8 +12,15 @@ use crate::domain::{ClientDiscard, DigestBatch, DigestedEvent, EventBounds, Kept
 
 const DAY_MS: i64 = 86_400_000;
 
+/// Rewrites an event's stack frames before grouping (source maps), so grouping and storage see
+/// the original frames; digest knows nothing else of how.
+pub trait FrameMapper: Send + Sync {
+    /// Maps the frames of an event of a project, in place; says whether it changed any.
+    fn map_frames(&self, project_id: ProjectId, event: &mut serde_json::Value) -> bool;
+}
+
 /// Knobs digest needs from the configuration.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ProcessOptions {
     /// Cap on a decompressed body (the same as ingest's).
     pub max_body_bytes: u64,
@@ -21,6 +28,8 @@ pub struct ProcessOptions {
     pub zstd_level: i32,
     /// How many events each issue keeps.
     pub bounds: EventBounds,
+    /// Maps frames before grouping, when there is a mapper.
+    pub frames: Option<std::sync::Arc<dyn FrameMapper>>,
 }
 
 /// What happened to the entries of one batch besides the stored events.
@@ -427,7 +436,7 @@ impl Processor {
     fn push_event(
         &mut self,
         entry: &Entry,
-        event: Event,
+        mut event: Event,
         problems: Vec<Problem>,
         batch: &mut DigestBatch,
         stats: &mut ProcessStats,
@@ -435,6 +444,11 @@ impl Processor {
         if matches!(event.kind, EventKind::Transaction | EventKind::Feedback) {
             stats.dropped += 1;
             return;
+        }
+        if let Some(mapper) = &self.options.frames {
+            if mapper.map_frames(entry.project_id, &mut event.payload) {
+                event.refresh_stacks();
+            }
         }
         let grouping = phoebe_grouping::group(&event);
         let summary = phoebe_grouping::summarize(&event);
@@ -539,6 +553,7 @@ mod tests {
             max_body_bytes: 1 << 20,
             zstd_level: 3,
             bounds: EventBounds::default(),
+            frames: None,
         };
         let mut processor = Processor::new(options.clone(), None).unwrap();
         let entries = claimed(crate::bench::sample_bodies(DICT_SAMPLES + 200, 10));
@@ -599,6 +614,7 @@ mod tests {
             max_body_bytes: 1 << 20,
             zstd_level: 3,
             bounds: EventBounds::default(),
+            frames: None,
         };
         let mut processor = Processor::new(options, None).unwrap();
         // Read back from disk (gzip that is not gzip), and handed over decoded (no envelope).

@@ -413,6 +413,22 @@ pub trait ArtifactStore: Send + Sync + 'static {
         chunks: &[String],
         now_ms: i64,
     ) -> StoreResult<()>;
+    /// Files carrying a debug id in the bundles uploaded for a project, newest bundle first:
+    /// (bundle checksum, file).
+    fn files_by_debug_id(
+        &self,
+        project_id: ProjectId,
+        debug_id: &str,
+    ) -> StoreResult<Vec<(String, BundleFile)>>;
+    /// Files of the bundles uploaded for a project's release and dist, newest bundle first.
+    fn files_of_release(
+        &self,
+        project_id: ProjectId,
+        release: &str,
+        dist: Option<&str>,
+    ) -> StoreResult<Vec<(String, BundleFile)>>;
+    /// A bundle's bytes, if it was uploaded for the project.
+    fn bundle_bytes(&self, project_id: ProjectId, checksum: &str) -> StoreResult<Option<Vec<u8>>>;
     /// Files of the organization's bundles (of one release), newest bundle first:
     /// (bundle checksum, release, file).
     fn bundle_files(

@@ -61,6 +61,10 @@ pub struct FrameView {
     pub context: Vec<(u64, String, bool)>,
     /// Local variables, values as JSON.
     pub vars: Vec<(String, String)>,
+    /// Where a source map took the frame from: the minified file, line and column.
+    pub minified: Option<String>,
+    /// Why no source map applied to it.
+    pub unmapped: Option<String>,
 }
 
 /// One breadcrumb.
@@ -180,6 +184,18 @@ fn frame(f: &Value) -> FrameView {
             Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), text(v))).collect(),
             _ => Vec::new(),
         },
+        minified: f.pointer("/data/sourcemap").map(|raw| {
+            format!(
+                "{}:{}:{}",
+                raw["abs_path"].as_str().unwrap_or("?"),
+                raw["lineno"],
+                raw["colno"]
+            )
+        }),
+        unmapped: f
+            .pointer("/data/sourcemap_error")
+            .and_then(Value::as_str)
+            .map(str::to_string),
     }
 }
 

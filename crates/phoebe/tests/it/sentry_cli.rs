@@ -298,3 +298,173 @@ fn sentry_cli_uploads_source_maps_by_debug_id_and_by_release_and_again_uploads_n
     assert_eq!(answer["state"], "not_found");
     assert_eq!(answer["missingChunks"], serde_json::json!([sum]));
 }
+
+/// The event inside a recorded node envelope of the corpus.
+fn recorded_event(corpus: &std::path::Path, name: &str) -> serde_json::Value {
+    let raw = std::fs::read(corpus.join("node").join(name)).unwrap();
+    let lines: Vec<&[u8]> = raw.split(|b| *b == b'\n').collect();
+    serde_json::from_slice(lines[2]).unwrap()
+}
+
+/// The innermost exception's frames of an issue's latest event, through the API.
+fn latest_frames(server: &Server, token: &str, title_part: &str) -> Vec<serde_json::Value> {
+    let (_, issues) = server.api_get(token, "/api/0/projects/phoebe/default/issues/");
+    let issue = issues
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["title"].as_str().unwrap_or("").contains(title_part))
+        .unwrap_or_else(|| panic!("no issue with {title_part:?}: {issues}"));
+    let (_, event) = server.api_get(
+        token,
+        &format!(
+            "/api/0/issues/{}/events/latest/",
+            issue["id"].as_str().unwrap()
+        ),
+    );
+    let exception = event["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "exception")
+        .unwrap()
+        .clone();
+    exception["data"]["values"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()["stacktrace"]["frames"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn minified_node_events_show_their_typescript_after_sentry_cli_uploaded_the_maps() {
+    let Some(cli) = sentry_cli() else { return };
+    let Some(corpus) = corpus_dir() else { return };
+    let server = Server::start();
+    let (_, token, _) = phoebe(&server.data_dir, &["token", "create"]);
+    let token = token.trim().to_string();
+    let env = [
+        ("SENTRY_URL", server.url.as_str()),
+        ("SENTRY_AUTH_TOKEN", token.as_str()),
+        ("SENTRY_ORG", "phoebe"),
+        ("SENTRY_PROJECT", "default"),
+    ];
+    let artifacts = corpus.join("node/artifacts");
+    // One build with injected debug ids; the other by release (the recorded events' release).
+    for args in [
+        vec![
+            "sourcemaps",
+            "upload",
+            artifacts.join("dist-debugid").to_str().unwrap(),
+        ],
+        vec![
+            "sourcemaps",
+            "upload",
+            "--release",
+            "corpus-node@2.3.0",
+            artifacts.join("dist").to_str().unwrap(),
+        ],
+    ] {
+        let (code, out) = run(&cli, &env, &args);
+        assert_eq!(code, 0, "{out}");
+    }
+    let by_debug_id = recorded_event(&corpus, "022-minified-bundle-debugid--event.req");
+    let by_release = recorded_event(&corpus, "020-minified-bundle--event.req");
+    let mut elsewhere = by_release.clone();
+    elsewhere["release"] = "corpus-node@9.9.9".into();
+    elsewhere["event_id"] = new_event_id().into();
+    elsewhere["exception"]["values"][0]["type"] = "UnmappedError".into();
+    for e in [&by_debug_id, &by_release, &elsewhere] {
+        assert_eq!(post_envelope(&server, &envelope(e)).0, 200);
+    }
+    server.wait_digested(3);
+
+    // The two builds are the same code: mapped, they are one issue.
+    let (_, issues) = server.api_get(&token, "/api/0/projects/phoebe/default/issues/");
+    let ranged: Vec<&serde_json::Value> = issues
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["title"].as_str().unwrap_or("").starts_with("RangeError"))
+        .collect();
+    assert_eq!(ranged.len(), 1, "one issue for both builds: {issues}");
+    assert_eq!(ranged[0]["count"], "2");
+
+    let frames = latest_frames(&server, &token, "RangeError");
+    let in_app: Vec<&serde_json::Value> = frames
+        .iter()
+        .filter(|f| f["filename"].as_str().unwrap_or("").ends_with("app.ts"))
+        .collect();
+    assert!(!in_app.is_empty(), "mapped to app.ts: {frames:#?}");
+    let throwing = in_app.last().unwrap();
+    assert_eq!(
+        throwing["context"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c[0] == throwing["lineNo"])
+            .unwrap()[1]
+            .as_str()
+            .unwrap()
+            .trim(),
+        "throw new RangeError(`invalid quantity ${item.quantity} for ${item.sku}`);"
+    );
+    assert_eq!(throwing["lineNo"], 19);
+    // Method names survive esbuild's minification; the map has no better name for them.
+    assert!(
+        in_app
+            .iter()
+            .any(|f| f["function"].as_str().unwrap_or("").ends_with("subtotal")),
+        "function names: {in_app:#?}"
+    );
+
+    // A release nothing was uploaded for: the frames stay minified and say why.
+    let frames = latest_frames(&server, &token, "UnmappedError");
+    let minified = frames
+        .iter()
+        .find(|f| f["filename"].as_str().unwrap_or("").ends_with("app.min.js"))
+        .unwrap();
+    assert!(
+        minified
+            .to_string()
+            .contains("no uploaded file of this release"),
+        "{minified:#}"
+    );
+
+    // The issue pages say the same.
+    let cookie = dashboard_cookie(&server);
+    let (_, issues) = server.api_get(&token, "/api/0/projects/phoebe/default/issues/");
+    let id_of = |prefix: &str| {
+        issues
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["title"].as_str().unwrap_or("").starts_with(prefix))
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (status, page) = dashboard_get(
+        &server,
+        &cookie,
+        &format!("/issues/{}/", id_of("RangeError")),
+    );
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("app/app.ts") && page.contains("source-mapped from"),
+        "{page}"
+    );
+    let (_, page) = dashboard_get(
+        &server,
+        &cookie,
+        &format!("/issues/{}/", id_of("UnmappedError")),
+    );
+    assert!(
+        page.contains("not source-mapped: no uploaded file of this release"),
+        "{page}"
+    );
+}

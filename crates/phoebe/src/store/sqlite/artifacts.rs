@@ -180,3 +180,74 @@ pub fn bundle_files(
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+const FILE_COLUMNS: &str = "b.checksum, f.path, f.url, f.kind, f.debug_id, f.sourcemap, f.size";
+
+fn file_row(r: &rusqlite::Row) -> rusqlite::Result<(String, BundleFile)> {
+    Ok((
+        r.get(0)?,
+        BundleFile {
+            path: r.get(1)?,
+            url: r.get(2)?,
+            kind: r.get(3)?,
+            debug_id: r.get(4)?,
+            sourcemap: r.get(5)?,
+            size: r.get::<_, i64>(6)?.max(0) as u64,
+        },
+    ))
+}
+
+/// Files carrying a debug id in the bundles uploaded for a project, newest bundle first.
+pub fn files_by_debug_id(
+    c: &Connection,
+    project_id: ProjectId,
+    debug_id: &str,
+) -> StoreResult<Vec<(String, BundleFile)>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {FILE_COLUMNS} FROM artifact_files f JOIN artifact_bundles b ON b.id = f.bundle_id
+         WHERE lower(f.debug_id) = lower(?2)
+           AND b.id IN (SELECT bundle_id FROM artifact_bundle_projects WHERE project_id = ?1)
+         ORDER BY b.id DESC"
+    ))?;
+    let rows = st.query_map(params![project_id, debug_id], file_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Files of the bundles uploaded for a project's release (and dist), newest bundle first.
+pub fn files_of_release(
+    c: &Connection,
+    project_id: ProjectId,
+    release: &str,
+    dist: Option<&str>,
+) -> StoreResult<Vec<(String, BundleFile)>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {FILE_COLUMNS} FROM artifact_files f JOIN artifact_bundles b ON b.id = f.bundle_id
+         WHERE b.release = ?2 AND b.dist IS ?3
+           AND b.id IN (SELECT bundle_id FROM artifact_bundle_projects WHERE project_id = ?1)
+         ORDER BY b.id DESC"
+    ))?;
+    let rows = st.query_map(params![project_id, release, dist], file_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A bundle's bytes, if it was uploaded for the project.
+pub fn bundle_bytes(
+    c: &Connection,
+    project_id: ProjectId,
+    checksum: &str,
+) -> StoreResult<Option<Vec<u8>>> {
+    let row: Option<(Vec<u8>, i64)> = c
+        .prepare_cached(
+            "SELECT data, size FROM artifact_bundles WHERE checksum = ?2
+               AND id IN (SELECT bundle_id FROM artifact_bundle_projects WHERE project_id = ?1)",
+        )?
+        .query_row(params![project_id, checksum], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    row.map(|(packed, size)| {
+        zstd::bulk::decompress(&packed, size.max(0) as usize)
+            .map_err(|e| StoreError::Invalid(format!("a stored bundle is damaged: {e}")))
+    })
+    .transpose()
+}

@@ -579,6 +579,27 @@ impl ArtifactStore for SqliteStore {
         self.write(|c| artifacts::create_bundle(c, bundle, data, chunks, now_ms))
     }
 
+    fn files_by_debug_id(
+        &self,
+        project_id: ProjectId,
+        debug_id: &str,
+    ) -> StoreResult<Vec<(String, BundleFile)>> {
+        self.read(|c| artifacts::files_by_debug_id(c, project_id, debug_id))
+    }
+
+    fn files_of_release(
+        &self,
+        project_id: ProjectId,
+        release: &str,
+        dist: Option<&str>,
+    ) -> StoreResult<Vec<(String, BundleFile)>> {
+        self.read(|c| artifacts::files_of_release(c, project_id, release, dist))
+    }
+
+    fn bundle_bytes(&self, project_id: ProjectId, checksum: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.read(|c| artifacts::bundle_bytes(c, project_id, checksum))
+    }
+
     fn bundle_files(
         &self,
         org_id: OrgId,

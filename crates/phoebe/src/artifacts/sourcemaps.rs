@@ -1,0 +1,535 @@
+//! Source maps applied to JavaScript stack frames before grouping. For each frame with a line
+//! and column: the map is found by debug id (`debug_meta.images`), else by release and URL
+//! among the files uploaded for the event's project; the frame then shows the original file,
+//! line, column, function and source lines, keeps the minified ones under `data.sourcemap`,
+//! and says why when it could not be mapped (`data.sourcemap_error`).
+
+use std::collections::HashMap;
+use std::io::{Cursor, Read};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+use sourcemap::{DecodedMap, SourceView};
+
+use super::limits::MAX_FILE_SIZE;
+use crate::domain::{BundleFile, ProjectId};
+use crate::store::ArtifactStore;
+
+/// Bytes of parsed maps and minified sources kept between events (an error storm from one
+/// bundle parses it once).
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
+/// How long the list of a release's (or debug id's) uploaded files is reused: events of one
+/// release come in bursts, and a burst without uploads must not query per frame.
+const LISTING_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Listings kept at most; past this the listing cache starts over.
+const MAX_LISTINGS: usize = 10_000;
+
+type Listing = Arc<Vec<(String, BundleFile)>>;
+
+/// Parsed maps by (bundle checksum, file path), and the bytes they hold.
+type ParsedCache = (HashMap<(String, String), Arc<Parsed>>, usize);
+
+/// Source lines shown around a mapped frame's line, each way.
+const CONTEXT: u32 = 5;
+
+/// Why a frame kept its minified location; shown with the frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotMapped {
+    /// The event names a debug id for the file, and nothing uploaded carries it.
+    UnknownDebugId,
+    /// Nothing uploaded for the event's release (and dist) has this file's URL.
+    NoBundleForRelease,
+    /// The event has no debug id for the file and no release.
+    NoReleaseNoDebugId,
+    /// The minified file was found but names no source map.
+    NoMapReferenced,
+    /// The map it names was not uploaded.
+    MapMissing,
+    /// The map could not be read.
+    BadMap,
+    /// The map has no token at the frame's line and column.
+    NoToken,
+}
+
+impl NotMapped {
+    /// What the frame says.
+    pub fn reason(self) -> &'static str {
+        match self {
+            NotMapped::UnknownDebugId => "unknown debug id: no uploaded map carries the debug id this file reports (upload the injected files)",
+            NotMapped::NoBundleForRelease => "no uploaded file of this release has this URL (check --release and --url-prefix)",
+            NotMapped::NoReleaseNoDebugId => "the event has neither a debug id for this file nor a release (run sentry-cli sourcemaps inject, or set release)",
+            NotMapped::NoMapReferenced => "the minified file names no source map (no sourceMappingURL)",
+            NotMapped::MapMissing => "the source map the file names was not uploaded",
+            NotMapped::BadMap => "the source map could not be read",
+            NotMapped::NoToken => "the source map has no mapping at this line and column",
+        }
+    }
+}
+
+/// A parsed map, with the minified source when the bundle has it (for function names).
+struct Parsed {
+    map: DecodedMap,
+    minified: Option<SourceView>,
+    bytes: usize,
+}
+
+/// Maps the frames of events to their original sources, from what was uploaded.
+pub struct SourceMaps {
+    store: Arc<dyn ArtifactStore>,
+    cache: Mutex<ParsedCache>,
+    listings: Mutex<HashMap<(ProjectId, String), (std::time::Instant, Listing)>>,
+}
+
+impl SourceMaps {
+    /// Over the artifacts kept in `store`.
+    pub fn new(store: Arc<dyn ArtifactStore>) -> SourceMaps {
+        SourceMaps {
+            store,
+            cache: Mutex::new((HashMap::new(), 0)),
+            listings: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Maps every JavaScript frame of an event (of a project) that has a line and a column;
+    /// returns how many it mapped.
+    pub fn apply(&self, project_id: ProjectId, event: &mut Value) -> usize {
+        if !looks_like_javascript(event) {
+            return 0;
+        }
+        let release = event["release"].as_str().map(str::to_string);
+        let dist = event["dist"].as_str().map(str::to_string);
+        let images: Vec<(String, String)> = event["debug_meta"]["images"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|i| i["type"] == "sourcemap")
+            .filter_map(|i| {
+                Some((
+                    i["code_file"].as_str()?.to_string(),
+                    i["debug_id"].as_str()?.to_lowercase(),
+                ))
+            })
+            .collect();
+        let ctx = Ctx {
+            project_id,
+            release: release.as_deref(),
+            dist: dist.as_deref(),
+            images: &images,
+        };
+        let mut mapped = 0;
+        for frames in frame_lists(event) {
+            for frame in frames.iter_mut() {
+                mapped += usize::from(self.map_frame(&ctx, frame));
+            }
+        }
+        mapped
+    }
+
+    fn map_frame(&self, ctx: &Ctx, frame: &mut Value) -> bool {
+        let (Some(line), Some(col)) = (frame["lineno"].as_u64(), frame["colno"].as_u64()) else {
+            return false;
+        };
+        let Some(url) = frame["abs_path"]
+            .as_str()
+            .or_else(|| frame["filename"].as_str())
+            .map(str::to_string)
+        else {
+            return false;
+        };
+        // `.js` covers `.mjs`, `.cjs` and `.jsx`.
+        if line == 0 || col == 0 || !url.contains(".js") {
+            return false;
+        }
+        match self.lookup(ctx, &url) {
+            Ok(parsed) => write_mapped(frame, &parsed, &url, line as u32, col as u32),
+            Err(why) => {
+                frame["data"]["sourcemap_error"] = Value::String(why.reason().into());
+                false
+            }
+        }
+    }
+
+    /// A project's files for a key (`id:<debug id>` or `release:<release>\n<dist>`), from the
+    /// listing cache or the store.
+    fn listing(
+        &self,
+        project_id: ProjectId,
+        key: String,
+        read: impl FnOnce() -> crate::store::StoreResult<Vec<(String, BundleFile)>>,
+    ) -> Result<Listing, NotMapped> {
+        let cache_key = (project_id, key);
+        if let Some((at, hit)) = self
+            .listings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&cache_key)
+        {
+            if at.elapsed() < LISTING_TTL {
+                return Ok(hit.clone());
+            }
+        }
+        let files: Listing = Arc::new(read().map_err(|_| NotMapped::MapMissing)?);
+        let mut listings = self.listings.lock().unwrap_or_else(|p| p.into_inner());
+        if listings.len() >= MAX_LISTINGS {
+            listings.clear();
+        }
+        listings.insert(cache_key, (std::time::Instant::now(), files.clone()));
+        Ok(files)
+    }
+
+    /// Finds and parses the map for a frame's file.
+    fn lookup(&self, ctx: &Ctx, url: &str) -> Result<Arc<Parsed>, NotMapped> {
+        if let Some((_, debug_id)) = ctx.images.iter().find(|(file, _)| file == url) {
+            let files = self.listing(ctx.project_id, format!("id:{debug_id}"), || {
+                self.store.files_by_debug_id(ctx.project_id, debug_id)
+            })?;
+            let map = files
+                .iter()
+                .find(|(_, f)| f.kind == "source_map")
+                .ok_or(NotMapped::UnknownDebugId)?;
+            let minified = files.iter().find(|(_, f)| f.kind == "minified_source");
+            return self.parse(ctx, map, minified);
+        }
+        let Some(release) = ctx.release else {
+            return Err(NotMapped::NoReleaseNoDebugId);
+        };
+        let key = format!("release:{release}\n{}", ctx.dist.unwrap_or(""));
+        let files = self.listing(ctx.project_id, key, || {
+            self.store
+                .files_of_release(ctx.project_id, release, ctx.dist)
+        })?;
+        let minified = find_by_url(&files, url, |f| f.kind != "source_map")
+            .ok_or(NotMapped::NoBundleForRelease)?;
+        let map_url = match &minified.1.sourcemap {
+            Some(name) => resolve(&minified.1.url, name),
+            // A map uploaded beside the file is the file's URL + ".map".
+            None => format!("{}.map", minified.1.url),
+        };
+        let map = files
+            .iter()
+            .find(|(_, f)| f.kind == "source_map" && f.url == map_url)
+            .ok_or(if minified.1.sourcemap.is_some() {
+                NotMapped::MapMissing
+            } else {
+                NotMapped::NoMapReferenced
+            })?;
+        self.parse(ctx, map, Some(minified))
+    }
+
+    fn parse(
+        &self,
+        ctx: &Ctx,
+        map: &(String, BundleFile),
+        minified: Option<&(String, BundleFile)>,
+    ) -> Result<Arc<Parsed>, NotMapped> {
+        let key = (map.0.clone(), map.1.path.clone());
+        if let Some(hit) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .get(&key)
+        {
+            return Ok(hit.clone());
+        }
+        let bundle = self
+            .store
+            .bundle_bytes(ctx.project_id, &map.0)
+            .ok()
+            .flatten()
+            .ok_or(NotMapped::MapMissing)?;
+        let raw = entry(&bundle, &map.1.path).ok_or(NotMapped::BadMap)?;
+        let decoded = sourcemap::decode_slice(&raw).map_err(|_| NotMapped::BadMap)?;
+        let minified = minified
+            .filter(|m| m.0 == map.0)
+            .and_then(|m| entry(&bundle, &m.1.path))
+            .and_then(|b| String::from_utf8(b).ok())
+            .map(SourceView::from_string);
+        let parsed = Arc::new(Parsed {
+            bytes: raw.len() + minified.as_ref().map_or(0, |m| m.source().len()),
+            map: decoded,
+            minified,
+        });
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.1 + parsed.bytes > CACHE_BYTES {
+            cache.0.clear();
+            cache.1 = 0;
+        }
+        cache.1 += parsed.bytes;
+        cache.0.insert(key, parsed.clone());
+        Ok(parsed)
+    }
+}
+
+impl crate::digest::FrameMapper for SourceMaps {
+    fn map_frames(&self, project_id: ProjectId, event: &mut Value) -> bool {
+        self.apply(project_id, event) > 0
+    }
+}
+
+struct Ctx<'a> {
+    project_id: ProjectId,
+    release: Option<&'a str>,
+    dist: Option<&'a str>,
+    images: &'a [(String, String)],
+}
+
+/// Whether an event comes from JavaScript (browser, node, or a JS framework SDK).
+fn looks_like_javascript(event: &Value) -> bool {
+    matches!(event["platform"].as_str(), Some("javascript" | "node"))
+        || event["sdk"]["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("sentry.javascript"))
+}
+
+/// The event's frame lists: each exception's, the top-level stacktrace's, each thread's.
+fn frame_lists(event: &mut Value) -> Vec<&mut Vec<Value>> {
+    let mut out = Vec::new();
+    let Some(obj) = event.as_object_mut() else {
+        return out;
+    };
+    for (key, value) in obj.iter_mut() {
+        match key.as_str() {
+            "exception" | "threads" => {
+                let values = match value {
+                    Value::Object(o) => o.get_mut("values"),
+                    other => Some(other),
+                };
+                if let Some(Value::Array(items)) = values {
+                    for item in items {
+                        if let Some(Value::Array(frames)) = item.pointer_mut("/stacktrace/frames") {
+                            out.push(frames);
+                        }
+                    }
+                }
+            }
+            "stacktrace" => {
+                if let Some(Value::Array(frames)) = value.get_mut("frames") {
+                    out.push(frames);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The uploaded file a frame's URL names: the same URL, or `~/path` for its path (with and
+/// without the query), or else one whose `~/…` path ends the frame's path (node's absolute
+/// file paths).
+fn find_by_url<'a>(
+    files: &'a [(String, BundleFile)],
+    url: &str,
+    wanted: impl Fn(&BundleFile) -> bool,
+) -> Option<&'a (String, BundleFile)> {
+    let no_query = url.split(['?', '#']).next().unwrap_or(url);
+    let path = no_query
+        .split_once("://")
+        .map(|(_, rest)| rest.find('/').map_or("/", |i| &rest[i..]))
+        .unwrap_or(no_query);
+    let tilde = format!("~{path}");
+    let candidates = [url, no_query, tilde.as_str()];
+    files
+        .iter()
+        .filter(|(_, f)| wanted(f))
+        .find(|(_, f)| candidates.contains(&f.url.as_str()))
+        .or_else(|| {
+            files.iter().filter(|(_, f)| wanted(f)).find(|(_, f)| {
+                f.url
+                    .strip_prefix('~')
+                    .is_some_and(|suffix| suffix.starts_with('/') && path.ends_with(suffix))
+            })
+        })
+}
+
+/// `name` (a `sourcemap` header or `sourceMappingURL`) relative to the file's URL.
+fn resolve(file_url: &str, name: &str) -> String {
+    if name.contains("://") || name.starts_with('~') || name.starts_with('/') {
+        return name.to_string();
+    }
+    match file_url.rsplit_once('/') {
+        Some((dir, _)) => format!("{dir}/{name}"),
+        None => name.to_string(),
+    }
+}
+
+/// One entry of a bundle, read with its size bounded.
+fn entry(bundle: &[u8], path: &str) -> Option<Vec<u8>> {
+    let mut archive = zip::ZipArchive::new(Cursor::new(bundle)).ok()?;
+    let file = archive.by_name(path).ok()?;
+    let mut out = Vec::new();
+    file.take(MAX_FILE_SIZE + 1).read_to_end(&mut out).ok()?;
+    (out.len() as u64 <= MAX_FILE_SIZE).then_some(out)
+}
+
+/// Rewrites a frame to its original location, keeping the minified one.
+fn write_mapped(frame: &mut Value, parsed: &Parsed, url: &str, line: u32, col: u32) -> bool {
+    // The nearest token before the position, on the frame's own line: a token from an earlier
+    // line would name code that did not run here.
+    let token = parsed
+        .map
+        .lookup_token(line - 1, col - 1)
+        .filter(|t| t.get_dst_line() == line - 1);
+    let Some(token) = token else {
+        frame["data"]["sourcemap_error"] = Value::String(NotMapped::NoToken.reason().into());
+        return false;
+    };
+    let minified_function = frame["function"].as_str().map(str::to_string);
+    let short = minified_function
+        .as_deref()
+        .and_then(|f| f.rsplit('.').next())
+        .map(str::to_string);
+    let function = parsed
+        .map
+        .get_original_function_name(
+            line - 1,
+            col - 1,
+            short.as_deref(),
+            parsed.minified.as_ref(),
+        )
+        .map(str::to_string);
+    let source = token.get_source().unwrap_or(url).to_string();
+    let src_line = token.get_src_line();
+    frame["data"]["sourcemap"] = json!({
+        "abs_path": url,
+        "lineno": line,
+        "colno": col,
+        "function": minified_function,
+        "module": frame["module"].clone(),
+    });
+    // The SDK's module names the minified file (`dist:app.min`): it would keep two builds of the
+    // same code apart in grouping. The original file stands in for it.
+    if let Some(obj) = frame.as_object_mut() {
+        obj.remove("module");
+    }
+    frame["abs_path"] = Value::String(source.clone());
+    frame["filename"] = Value::String(clean_filename(&source));
+    frame["lineno"] = json!(src_line + 1);
+    frame["colno"] = json!(token.get_src_col() + 1);
+    if let Some(f) = function.or_else(|| minified_function.clone()) {
+        frame["function"] = Value::String(f);
+    }
+    if source.contains("/node_modules/") || source.starts_with("node_modules/") {
+        frame["in_app"] = Value::Bool(false);
+    }
+    if let Some(view) = token.get_source_view() {
+        let first = src_line.saturating_sub(CONTEXT);
+        let pre: Vec<Value> = (first..src_line)
+            .filter_map(|i| view.get_line(i).map(|l| Value::String(l.into())))
+            .collect();
+        let post: Vec<Value> = (src_line + 1..=src_line + CONTEXT)
+            .filter_map(|i| view.get_line(i).map(|l| Value::String(l.into())))
+            .collect();
+        if let Some(current) = view.get_line(src_line) {
+            frame["context_line"] = Value::String(current.into());
+            frame["pre_context"] = Value::Array(pre);
+            frame["post_context"] = Value::Array(post);
+        }
+    }
+    true
+}
+
+/// `webpack:///./src/app.ts` → `src/app.ts`; `../app/app.ts` → `app/app.ts`.
+fn clean_filename(source: &str) -> String {
+    let path = source
+        .split_once("://")
+        .map_or(source, |(_, rest)| rest.trim_start_matches('/'));
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." | ".." => {}
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(url: &str, kind: &str) -> (String, BundleFile) {
+        (
+            "c".repeat(40),
+            BundleFile {
+                path: format!("files/{url}"),
+                url: url.into(),
+                kind: kind.into(),
+                debug_id: None,
+                sourcemap: None,
+                size: 1,
+            },
+        )
+    }
+
+    #[test]
+    fn urls_match_exactly_by_path_or_by_a_path_suffix() {
+        let files = [
+            file("~/static/app.min.js", "minified_source"),
+            file("~/app.min.js", "minified_source"),
+        ];
+        let any = |_: &BundleFile| true;
+        let hit = |url| find_by_url(&files, url, any).map(|f| f.1.url.clone());
+        assert_eq!(
+            hit("https://shop.example/static/app.min.js?v=3").as_deref(),
+            Some("~/static/app.min.js")
+        );
+        assert_eq!(
+            hit("/tmp/build/dist/app.min.js").as_deref(),
+            Some("~/app.min.js")
+        );
+        assert_eq!(hit("https://shop.example/other.js"), None);
+    }
+
+    #[test]
+    fn map_names_resolve_against_the_file() {
+        assert_eq!(
+            resolve("~/static/app.min.js", "app.min.js.map"),
+            "~/static/app.min.js.map"
+        );
+        assert_eq!(
+            resolve("~/app.js", "https://cdn/x.map"),
+            "https://cdn/x.map"
+        );
+        assert_eq!(clean_filename("webpack:///./src/app.ts"), "src/app.ts");
+        assert_eq!(clean_filename("../app/app.ts"), "app/app.ts");
+    }
+
+    #[test]
+    fn a_frame_maps_through_a_map_the_sourcemap_crate_wrote() {
+        let mut builder = sourcemap::SourceMapBuilder::new(Some("app.min.js"));
+        let src = builder.add_source("../app/app.ts");
+        builder.set_source_contents(
+            src,
+            Some("line one\nfunction subtotal() {\n  throw new Error('x');\n}\n"),
+        );
+        let name = builder.add_name("subtotal");
+        builder.add_raw(0, 10, 1, 2, Some(src), Some(name), false);
+        builder.add_raw(0, 20, 2, 2, Some(src), None, false);
+        let map = builder.into_sourcemap();
+        let parsed = Parsed {
+            map: DecodedMap::Regular(map),
+            minified: None,
+            bytes: 0,
+        };
+        let mut frame = json!({"filename": "/srv/app.min.js", "lineno": 1, "colno": 21, "function": "o.a", "in_app": true});
+        assert!(write_mapped(&mut frame, &parsed, "/srv/app.min.js", 1, 21));
+        assert_eq!(frame["filename"], "app/app.ts");
+        assert_eq!(frame["lineno"], 3);
+        assert_eq!(frame["colno"], 3);
+        assert_eq!(frame["context_line"], "  throw new Error('x');");
+        assert_eq!(frame["pre_context"][1], "function subtotal() {");
+        assert_eq!(frame["data"]["sourcemap"]["colno"], 21);
+        let mut outside = json!({"lineno": 9, "colno": 1});
+        assert!(!write_mapped(
+            &mut outside,
+            &parsed,
+            "/srv/app.min.js",
+            9,
+            1
+        ));
+        assert!(outside["data"]["sourcemap_error"].is_string());
+    }
+}
