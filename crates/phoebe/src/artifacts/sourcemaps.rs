@@ -202,20 +202,83 @@ impl SourceMaps {
         })?;
         let minified = find_by_url(&files, url, |f| f.kind != "source_map")
             .ok_or(NotMapped::NoBundleForRelease)?;
-        let map_url = match &minified.1.sourcemap {
+        // The map the upload's `sourcemap` header names, else the file's own
+        // `sourceMappingURL` comment (possibly a `data:` URL holding the map itself), else a map
+        // uploaded beside it as `<file>.map`.
+        let named = match &minified.1.sourcemap {
+            Some(name) => Some(name.clone()),
+            None => self.mapping_url(ctx, minified),
+        };
+        if let Some(inline) = named.as_deref().and_then(|n| n.strip_prefix("data:")) {
+            return self.parse_inline(minified, inline);
+        }
+        let map_url = match &named {
             Some(name) => resolve(&minified.1.url, name),
-            // A map uploaded beside the file is the file's URL + ".map".
             None => format!("{}.map", minified.1.url),
         };
         let map = files
             .iter()
             .find(|(_, f)| f.kind == "source_map" && f.url == map_url)
-            .ok_or(if minified.1.sourcemap.is_some() {
+            .ok_or(if named.is_some() {
                 NotMapped::MapMissing
             } else {
                 NotMapped::NoMapReferenced
             })?;
         self.parse(ctx, map, Some(minified))
+    }
+
+    /// The `sourceMappingURL` a minified file ends with, if any.
+    fn mapping_url(&self, ctx: &Ctx, minified: &(String, BundleFile)) -> Option<String> {
+        let bundle = self
+            .store
+            .bundle_bytes(ctx.project_id, &minified.0)
+            .ok()??;
+        let source = entry(&bundle, &minified.1.path)?;
+        source_mapping_url(&source)
+    }
+
+    /// A map carried in a `data:` URL (`application/json;base64,…`).
+    fn parse_inline(
+        &self,
+        minified: &(String, BundleFile),
+        data: &str,
+    ) -> Result<Arc<Parsed>, NotMapped> {
+        use base64::Engine as _;
+        let key = (minified.0.clone(), format!("{}#inline", minified.1.path));
+        if let Some(hit) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .get(&key)
+        {
+            return Ok(hit.clone());
+        }
+        let (meta, payload) = data.split_once(',').ok_or(NotMapped::BadMap)?;
+        let raw = if meta.ends_with(";base64") {
+            base64::engine::general_purpose::STANDARD
+                .decode(payload.trim())
+                .map_err(|_| NotMapped::BadMap)?
+        } else {
+            payload.as_bytes().to_vec()
+        };
+        let parsed = Arc::new(Parsed {
+            bytes: raw.len(),
+            map: sourcemap::decode_slice(&raw).map_err(|_| NotMapped::BadMap)?,
+            minified: None,
+        });
+        self.remember(key, parsed.clone());
+        Ok(parsed)
+    }
+
+    fn remember(&self, key: (String, String), parsed: Arc<Parsed>) {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.1 + parsed.bytes > CACHE_BYTES {
+            cache.0.clear();
+            cache.1 = 0;
+        }
+        cache.1 += parsed.bytes;
+        cache.0.insert(key, parsed);
     }
 
     fn parse(
@@ -252,13 +315,7 @@ impl SourceMaps {
             map: decoded,
             minified,
         });
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.1 + parsed.bytes > CACHE_BYTES {
-            cache.0.clear();
-            cache.1 = 0;
-        }
-        cache.1 += parsed.bytes;
-        cache.0.insert(key, parsed.clone());
+        self.remember(key, parsed.clone());
         Ok(parsed)
     }
 }
@@ -342,6 +399,20 @@ fn find_by_url<'a>(
                     .is_some_and(|suffix| suffix.starts_with('/') && path.ends_with(suffix))
             })
         })
+}
+
+/// The URL in a file's last `//# sourceMappingURL=` (or `//@`) comment.
+fn source_mapping_url(source: &[u8]) -> Option<String> {
+    // The comment is at the end; a data URL can be long, so look at the last 1 MiB.
+    let tail = &source[source.len().saturating_sub(1024 * 1024)..];
+    let text = String::from_utf8_lossy(tail);
+    text.lines().rev().find_map(|line| {
+        let line = line.trim();
+        let rest = line
+            .strip_prefix("//# sourceMappingURL=")
+            .or_else(|| line.strip_prefix("//@ sourceMappingURL="))?;
+        Some(rest.trim().to_string()).filter(|u| !u.is_empty())
+    })
 }
 
 /// `name` (a `sourcemap` header or `sourceMappingURL`) relative to the file's URL.
@@ -531,5 +602,264 @@ mod tests {
             1
         ));
         assert!(outside["data"]["sourcemap_error"].is_string());
+    }
+
+    /// A map of `app.min.js` line 1: column 10 → `src/app.ts` line 2, column 20 → line 3.
+    fn map_bytes() -> Vec<u8> {
+        let mut builder = sourcemap::SourceMapBuilder::new(Some("app.min.js"));
+        let src = builder.add_source("webpack:///./src/app.ts");
+        builder.set_source_contents(src, Some("a\nfunction pay() {\n  boom();\n}\n"));
+        builder.add_raw(0, 10, 1, 0, Some(src), None, false);
+        builder.add_raw(0, 20, 2, 2, Some(src), None, false);
+        let mut out = Vec::new();
+        builder.into_sourcemap().to_writer(&mut out).unwrap();
+        out
+    }
+
+    /// A store with one project and, for each bundle, its release and (path, url, kind,
+    /// debug id, sourcemap header, bytes) files.
+    #[allow(clippy::type_complexity)]
+    fn store_with(
+        bundles: &[(
+            Option<&str>,
+            Vec<(&str, &str, &str, Option<&str>, Option<&str>, Vec<u8>)>,
+        )],
+    ) -> (tempfile::TempDir, Arc<dyn crate::store::Store>, ProjectId) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::open_in(dir.path()).unwrap();
+        let org = store.create_org("o", "O").unwrap();
+        let (project, _) = store.create_project(org.id, "web", "Web", None).unwrap();
+        for (n, (release, files)) in bundles.iter().enumerate() {
+            let entries: Vec<(&str, &[u8])> = files.iter().map(|f| (f.0, f.5.as_slice())).collect();
+            let data = super::super::bundle::tests::bundle(&entries);
+            let manifest = crate::domain::Manifest {
+                files: files
+                    .iter()
+                    .map(|f| BundleFile {
+                        path: f.0.into(),
+                        url: f.1.into(),
+                        kind: f.2.into(),
+                        debug_id: f.3.map(str::to_string),
+                        sourcemap: f.4.map(str::to_string),
+                        size: f.5.len() as u64,
+                    })
+                    .collect(),
+                ..Default::default()
+            };
+            let bundle = crate::domain::NewBundle {
+                org_id: org.id,
+                checksum: format!("{n:040}"),
+                projects: vec![project.id],
+                release: release.map(str::to_string),
+                dist: None,
+                manifest,
+            };
+            store.create_bundle(&bundle, &data, &[], 0).unwrap();
+        }
+        (dir, store, project.id)
+    }
+
+    /// The first frame of an event after mapping.
+    fn mapped(store: &Arc<dyn crate::store::Store>, project: ProjectId, event: Value) -> Value {
+        let maps = SourceMaps::new(store.clone());
+        let mut event = event;
+        maps.apply(project, &mut event);
+        event["exception"]["values"][0]["stacktrace"]["frames"][0].clone()
+    }
+
+    fn event(release: Option<&str>, url: &str, debug_id: Option<&str>) -> Value {
+        let mut e = json!({
+            "platform": "javascript",
+            "exception": {"values": [{"type": "E", "stacktrace": {"frames": [
+                {"abs_path": url, "filename": url, "lineno": 1, "colno": 21, "function": "t", "module": "min"}
+            ]}}]},
+        });
+        if let Some(r) = release {
+            e["release"] = r.into();
+        }
+        if let Some(id) = debug_id {
+            e["debug_meta"] =
+                json!({"images": [{"type": "sourcemap", "code_file": url, "debug_id": id}]});
+        }
+        e
+    }
+
+    const URL: &str = "https://shop.example/static/app.min.js?v=2";
+
+    #[test]
+    fn maps_are_found_by_header_by_comment_inline_and_by_debug_id() {
+        use base64::Engine as _;
+        let inline = format!(
+            "x\n//# sourceMappingURL=data:application/json;base64,{}\n",
+            base64::engine::general_purpose::STANDARD.encode(map_bytes())
+        );
+        let (_dir, store, project) = store_with(&[
+            (
+                Some("r-header"),
+                vec![
+                    (
+                        "files/a.js",
+                        "~/static/app.min.js",
+                        "minified_source",
+                        None,
+                        Some("app.min.js.map"),
+                        b"x".to_vec(),
+                    ),
+                    (
+                        "files/a.js.map",
+                        "~/static/app.min.js.map",
+                        "source_map",
+                        None,
+                        None,
+                        map_bytes(),
+                    ),
+                ],
+            ),
+            (
+                Some("r-comment"),
+                vec![
+                    (
+                        "files/a.js",
+                        "~/static/app.min.js",
+                        "minified_source",
+                        None,
+                        None,
+                        b"x\n//# sourceMappingURL=maps/a.map\n".to_vec(),
+                    ),
+                    (
+                        "files/a.map",
+                        "~/static/maps/a.map",
+                        "source_map",
+                        None,
+                        None,
+                        map_bytes(),
+                    ),
+                ],
+            ),
+            (
+                Some("r-inline"),
+                vec![(
+                    "files/a.js",
+                    "~/static/app.min.js",
+                    "minified_source",
+                    None,
+                    None,
+                    inline.into_bytes(),
+                )],
+            ),
+            (
+                None,
+                vec![(
+                    "files/m.map",
+                    "~/m.map",
+                    "source_map",
+                    Some("3c4d5e6f-0000-4000-8000-000000000001"),
+                    None,
+                    map_bytes(),
+                )],
+            ),
+        ]);
+        for release in ["r-header", "r-comment", "r-inline"] {
+            let frame = mapped(&store, project, event(Some(release), URL, None));
+            assert_eq!(frame["filename"], "src/app.ts", "{release}: {frame}");
+            assert_eq!(frame["lineno"], 3, "{release}");
+            assert_eq!(frame["context_line"], "  boom();", "{release}");
+            assert_eq!(frame["data"]["sourcemap"]["abs_path"], URL);
+            assert!(frame.get("module").is_none(), "the minified module goes");
+        }
+        let by_id = mapped(
+            &store,
+            project,
+            event(None, URL, Some("3C4D5E6F-0000-4000-8000-000000000001")),
+        );
+        assert_eq!(by_id["filename"], "src/app.ts", "{by_id}");
+    }
+
+    #[test]
+    fn every_reason_a_frame_stays_minified_is_said() {
+        let (_dir, store, project) = store_with(&[
+            (
+                Some("no-map"),
+                vec![(
+                    "files/a.js",
+                    "~/static/app.min.js",
+                    "minified_source",
+                    None,
+                    None,
+                    b"x".to_vec(),
+                )],
+            ),
+            (
+                Some("map-missing"),
+                vec![(
+                    "files/a.js",
+                    "~/static/app.min.js",
+                    "minified_source",
+                    None,
+                    Some("gone.map"),
+                    b"x".to_vec(),
+                )],
+            ),
+            (
+                Some("bad-map"),
+                vec![
+                    (
+                        "files/a.js",
+                        "~/static/app.min.js",
+                        "minified_source",
+                        None,
+                        Some("app.min.js.map"),
+                        b"x".to_vec(),
+                    ),
+                    (
+                        "files/a.js.map",
+                        "~/static/app.min.js.map",
+                        "source_map",
+                        None,
+                        None,
+                        b"not a map".to_vec(),
+                    ),
+                ],
+            ),
+        ]);
+        let why = |e: Value| {
+            mapped(&store, project, e)["data"]["sourcemap_error"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        };
+        let reason = |r: NotMapped| r.reason().to_string();
+        assert_eq!(
+            why(event(Some("no-map"), URL, None)),
+            reason(NotMapped::NoMapReferenced)
+        );
+        assert_eq!(
+            why(event(Some("map-missing"), URL, None)),
+            reason(NotMapped::MapMissing)
+        );
+        assert_eq!(
+            why(event(Some("bad-map"), URL, None)),
+            reason(NotMapped::BadMap)
+        );
+        assert_eq!(
+            why(event(Some("other"), URL, None)),
+            reason(NotMapped::NoBundleForRelease)
+        );
+        assert_eq!(
+            why(event(None, URL, None)),
+            reason(NotMapped::NoReleaseNoDebugId)
+        );
+        assert_eq!(
+            why(event(
+                None,
+                URL,
+                Some("00000000-0000-4000-8000-000000000009")
+            )),
+            reason(NotMapped::UnknownDebugId)
+        );
+        // Not JavaScript, or no column: left alone.
+        let mut python = event(Some("no-map"), URL, None);
+        python["platform"] = "python".into();
+        assert!(mapped(&store, project, python).get("data").is_none());
     }
 }

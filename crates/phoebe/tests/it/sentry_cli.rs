@@ -49,6 +49,23 @@ fn run(cli: &PathBuf, env: &[(&str, &str)], args: &[&str]) -> (i32, String) {
     (out.status.code().unwrap_or(-1), text)
 }
 
+/// A user token for the server's admin.
+fn user_token(server: &Server) -> String {
+    let (code, token, err) = phoebe(&server.data_dir, &["token", "create"]);
+    assert_eq!(code, 0, "{err}");
+    token.trim().to_string()
+}
+
+/// sentry-cli's settings for the server's default project.
+fn cli_env<'a>(server: &'a Server, token: &'a str) -> [(&'static str, &'a str); 4] {
+    [
+        ("SENTRY_URL", server.url.as_str()),
+        ("SENTRY_AUTH_TOKEN", token),
+        ("SENTRY_ORG", "phoebe"),
+        ("SENTRY_PROJECT", "default"),
+    ]
+}
+
 #[test]
 fn sentry_cli_manages_releases_and_deploys_and_reads_orgs_projects_issues_and_events() {
     let Some(cli) = sentry_cli() else { return };
@@ -195,14 +212,8 @@ fn sentry_cli_uploads_source_maps_by_debug_id_and_by_release_and_again_uploads_n
     let Some(cli) = sentry_cli() else { return };
     let Some(corpus) = corpus_dir() else { return };
     let server = Server::start();
-    let (_, token, _) = phoebe(&server.data_dir, &["token", "create"]);
-    let token = token.trim().to_string();
-    let env = [
-        ("SENTRY_URL", server.url.as_str()),
-        ("SENTRY_AUTH_TOKEN", token.as_str()),
-        ("SENTRY_ORG", "phoebe"),
-        ("SENTRY_PROJECT", "default"),
-    ];
+    let token = user_token(&server);
+    let env = cli_env(&server, &token);
     let artifacts = corpus.join("node/artifacts");
     let with_ids = artifacts.join("dist-debugid");
     let plain = artifacts.join("dist");
@@ -344,14 +355,8 @@ fn minified_node_events_show_their_typescript_after_sentry_cli_uploaded_the_maps
     let Some(cli) = sentry_cli() else { return };
     let Some(corpus) = corpus_dir() else { return };
     let server = Server::start();
-    let (_, token, _) = phoebe(&server.data_dir, &["token", "create"]);
-    let token = token.trim().to_string();
-    let env = [
-        ("SENTRY_URL", server.url.as_str()),
-        ("SENTRY_AUTH_TOKEN", token.as_str()),
-        ("SENTRY_ORG", "phoebe"),
-        ("SENTRY_PROJECT", "default"),
-    ];
+    let token = user_token(&server);
+    let env = cli_env(&server, &token);
     let artifacts = corpus.join("node/artifacts");
     // One build with injected debug ids; the other by release (the recorded events' release).
     for args in [
