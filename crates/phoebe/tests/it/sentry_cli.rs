@@ -473,3 +473,90 @@ fn minified_node_events_show_their_typescript_after_sentry_cli_uploaded_the_maps
         "{page}"
     );
 }
+
+#[test]
+fn a_minified_browser_event_shows_its_typescript_after_an_upload_by_release_and_url_prefix() {
+    let Some(cli) = sentry_cli() else { return };
+    let Some(corpus) = corpus_dir() else { return };
+    let server = Server::start();
+    let token = user_token(&server);
+    let env = cli_env(&server, &token);
+    let dist = corpus.join("browser/artifacts/dist-browser");
+    let (code, out) = run(
+        &cli,
+        &env,
+        &[
+            "sourcemaps",
+            "upload",
+            "--release",
+            "corpus-browser@3.1.0",
+            "--url-prefix",
+            "~/static",
+            dist.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let raw = std::fs::read(corpus.join("browser/003-uncaught-error--event.req")).unwrap();
+    let lines: Vec<&[u8]> = raw.split(|b| *b == b'\n').collect();
+    let event: serde_json::Value = serde_json::from_slice(lines[2]).unwrap();
+    assert_eq!(post_envelope(&server, &envelope(&event)).0, 200);
+    server.wait_digested(1);
+
+    let frames = latest_frames(&server, &token, "TypeError");
+    let app: Vec<&serde_json::Value> = frames
+        .iter()
+        .filter(|f| f["filename"].as_str().unwrap_or("").ends_with("app.ts"))
+        .collect();
+    assert_eq!(app.len(), 3, "the three app.min.js frames: {frames:#?}");
+    let functions: Vec<&str> = app
+        .iter()
+        .map(|f| f["function"].as_str().unwrap_or(""))
+        .collect();
+    // The minifier renamed them `d` and `p`; the map's names bring them back.
+    assert_eq!(
+        functions[1..],
+        ["renderTotal", "applyCoupon"],
+        "{functions:?}"
+    );
+    let failing = app.last().unwrap();
+    let line = failing["lineNo"].as_u64().unwrap();
+    let source = std::fs::read_to_string(corpus.join("browser/artifacts/page/app.ts")).unwrap();
+    let expected = source.lines().nth(line as usize - 1).unwrap().trim();
+    let shown = failing["context"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c[0] == line)
+        .unwrap()[1]
+        .as_str()
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(shown, expected);
+    assert!(
+        shown.contains("percent"),
+        "the line that read .percent: {shown}"
+    );
+    assert_eq!(
+        failing["data"]["sourcemap"]["abs_path"]
+            .as_str()
+            .map(|u| u.ends_with("/static/app.min.js")),
+        Some(true)
+    );
+    // The SDK's own bundle was not uploaded: that frame says so.
+    let vendor = frames
+        .iter()
+        .find(|f| {
+            f["filename"]
+                .as_str()
+                .unwrap_or("")
+                .contains("vendor.sentry.min.js")
+        })
+        .unwrap();
+    assert!(
+        vendor
+            .to_string()
+            .contains("no uploaded file of this release"),
+        "{vendor:#}"
+    );
+}
