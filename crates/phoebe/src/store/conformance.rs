@@ -1135,3 +1135,37 @@ fn retention_bounds_notification_history_and_abandoned_upload_chunks() {
         assert_eq!(left[0].state, AlertState::Pending);
     });
 }
+
+#[test]
+fn deleting_a_release_deletes_its_source_maps() {
+    on_each_backend(|s, p| {
+        let bundle = |release: &str, checksum: char| NewBundle {
+            org_id: p.org_id,
+            checksum: checksum.to_string().repeat(40),
+            projects: vec![p.id],
+            release: Some(release.into()),
+            dist: None,
+            manifest: Manifest {
+                files: vec![BundleFile {
+                    path: "files/a.js".into(),
+                    url: "~/a.js".into(),
+                    kind: "minified_source".into(),
+                    debug_id: None,
+                    sourcemap: None,
+                    size: 1,
+                }],
+                ..Manifest::default()
+            },
+        };
+        s.upsert_release(p.org_id, "web@1", &ReleaseChange::default(), 0)
+            .unwrap();
+        s.create_bundle(&bundle("web@1", 'a'), b"x", &[], 0)
+            .unwrap();
+        s.create_bundle(&bundle("web@2", 'b'), b"y", &[], 0)
+            .unwrap();
+        s.delete_release(p.org_id, "web@1").unwrap();
+        assert!(!s.has_bundle(p.org_id, &"a".repeat(40)).unwrap());
+        assert!(s.files_of_release(p.id, "web@1", None).unwrap().is_empty());
+        assert_eq!(s.files_of_release(p.id, "web@2", None).unwrap().len(), 1);
+    });
+}

@@ -374,7 +374,7 @@ pub trait ReleaseStore: Send + Sync + 'static {
         project_id: Option<ProjectId>,
         limit: usize,
     ) -> StoreResult<Vec<Release>>;
-    /// Deletes a release with its deploys.
+    /// Deletes a release with its deploys and the source maps uploaded for it.
     fn delete_release(&self, org_id: OrgId, version: &str) -> StoreResult<()>;
     /// Records a deploy of a release.
     fn create_deploy(

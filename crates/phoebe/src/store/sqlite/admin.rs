@@ -503,6 +503,7 @@ pub fn delete_project(c: &mut Connection, id: ProjectId) -> StoreResult<()> {
         "DELETE FROM issues WHERE project_id = ?1",
         "DELETE FROM releases WHERE project_id = ?1",
         "DELETE FROM release_projects WHERE project_id = ?1",
+        "DELETE FROM artifact_bundle_projects WHERE project_id = ?1",
         "DELETE FROM kept_items WHERE project_id = ?1",
         "DELETE FROM usage_hourly WHERE project_id = ?1",
         "DELETE FROM client_discards WHERE project_id = ?1",

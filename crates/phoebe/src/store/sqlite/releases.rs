@@ -217,8 +217,8 @@ fn apply(c: &Connection, org_id: OrgId, version: &str, change: &ReleaseChange) -
     Ok(())
 }
 
-/// Deletes a release: what was said about it, its deploys, and its per-project counts (its
-/// events keep naming it, and a new one brings it back).
+/// Deletes a release: what was said about it, its deploys, its per-project counts and the
+/// source maps uploaded for it (its events keep naming it, and a new one brings it back).
 pub fn delete(c: &mut Connection, org_id: OrgId, version: &str) -> StoreResult<()> {
     let tx = c.transaction()?;
     get(&tx, org_id, version)?;
@@ -228,6 +228,12 @@ pub fn delete(c: &mut Connection, org_id: OrgId, version: &str) -> StoreResult<(
         "DELETE FROM deploys WHERE org_id = ?1 AND version = ?2",
         "DELETE FROM releases WHERE version = ?2
             AND project_id IN (SELECT id FROM projects WHERE org_id = ?1)",
+        // Its source maps go with it.
+        "DELETE FROM artifact_files WHERE bundle_id IN
+            (SELECT id FROM artifact_bundles WHERE org_id = ?1 AND release = ?2)",
+        "DELETE FROM artifact_bundle_projects WHERE bundle_id IN
+            (SELECT id FROM artifact_bundles WHERE org_id = ?1 AND release = ?2)",
+        "DELETE FROM artifact_bundles WHERE org_id = ?1 AND release = ?2",
     ] {
         tx.execute(sql, params![org_id, version])?;
     }
