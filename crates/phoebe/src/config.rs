@@ -134,6 +134,9 @@ pub struct QuotaConfig {
     pub spike_factor: u64,
     /// ...unless it stays under this many events per minute.
     pub spike_floor_per_minute: u64,
+    /// Bytes of source-map bundles one project keeps (0 = no limit); an upload past it is
+    /// refused with the reason.
+    pub sourcemap_bytes_per_project: u64,
 }
 
 impl Default for QuotaConfig {
@@ -150,6 +153,7 @@ impl Default for QuotaConfig {
             spike_protection: true,
             spike_factor: 10,
             spike_floor_per_minute: 3_000,
+            sourcemap_bytes_per_project: 1 << 30,
         }
     }
 }

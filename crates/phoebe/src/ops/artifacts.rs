@@ -8,6 +8,14 @@ use super::{Ops, OpsError, OpsResult, Permission};
 use crate::artifacts::{self, limits};
 use crate::domain::*;
 
+/// Bytes in words: `512 KiB`, `3 MiB`.
+fn size_text(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1024 * 1024 => format!("{} MiB", b.div_ceil(1024 * 1024)),
+        b => format!("{} KiB", b.div_ceil(1024)),
+    }
+}
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -151,6 +159,20 @@ impl Ops {
             Ok(m) => m,
             Err(why) => return Ok(Assembly::Error(why)),
         };
+        let limit = self.policy.quotas.sourcemap_bytes_per_project;
+        if limit > 0 {
+            for p in &projects {
+                let used = self.store.uploaded_bytes(*p)?;
+                if used + data.len() as u64 > limit {
+                    let slug = self.store.project(*p)?.slug;
+                    return Ok(Assembly::Error(format!(
+                        "project {slug} already keeps {} of source maps and this bundle would pass its {} limit ([quotas] sourcemap_bytes_per_project): delete old releases (sentry-cli releases delete) to make room",
+                        size_text(used),
+                        size_text(limit)
+                    )));
+                }
+            }
+        }
         let bundle = NewBundle {
             org_id: org.id,
             checksum: req.checksum.clone(),

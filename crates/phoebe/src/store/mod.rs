@@ -427,6 +427,8 @@ pub trait ArtifactStore: Send + Sync + 'static {
         release: &str,
         dist: Option<&str>,
     ) -> StoreResult<Vec<(String, BundleFile)>>;
+    /// Bytes of the bundles uploaded for a project.
+    fn uploaded_bytes(&self, project_id: ProjectId) -> StoreResult<u64>;
     /// A bundle's bytes, if it was uploaded for the project.
     fn bundle_bytes(&self, project_id: ProjectId, checksum: &str) -> StoreResult<Option<Vec<u8>>>;
     /// Files of the organization's bundles (of one release), newest bundle first:

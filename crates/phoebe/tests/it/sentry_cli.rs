@@ -560,3 +560,36 @@ fn a_minified_browser_event_shows_its_typescript_after_an_upload_by_release_and_
         "{vendor:#}"
     );
 }
+
+#[test]
+fn a_project_over_its_source_map_quota_is_told_how_to_make_room() {
+    let Some(cli) = sentry_cli() else { return };
+    let Some(corpus) = corpus_dir() else { return };
+    let server = Server::start_with(&[("PHOEBE_QUOTAS__SOURCEMAP_BYTES_PER_PROJECT", "4000")]);
+    let token = user_token(&server);
+    let env = cli_env(&server, &token);
+    let upload = |dir: &str, release: &str| {
+        let path = corpus.join(dir);
+        run(
+            &cli,
+            &env,
+            &[
+                "sourcemaps",
+                "upload",
+                "--release",
+                release,
+                path.to_str().unwrap(),
+            ],
+        )
+    };
+    let (code, out) = upload("node/artifacts/dist", "web@1");
+    assert_eq!(code, 0, "the first bundle fits: {out}");
+    let (code, out) = upload("browser/artifacts/dist-browser", "web@2");
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("sourcemap_bytes_per_project"), "{out}");
+    // Deleting the old release makes room.
+    let (code, out) = run(&cli, &env, &["releases", "delete", "web@1"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = upload("browser/artifacts/dist-browser", "web@2");
+    assert_eq!(code, 0, "{out}");
+}

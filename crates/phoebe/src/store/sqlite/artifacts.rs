@@ -251,3 +251,14 @@ pub fn bundle_bytes(
     })
     .transpose()
 }
+
+/// Bytes of the bundles uploaded for a project.
+pub fn uploaded_bytes(c: &Connection, project_id: ProjectId) -> StoreResult<u64> {
+    let n: i64 = c
+        .prepare_cached(
+            "SELECT coalesce(sum(b.size), 0) FROM artifact_bundles b
+             JOIN artifact_bundle_projects p ON p.bundle_id = b.id WHERE p.project_id = ?1",
+        )?
+        .query_row([project_id], |r| r.get(0))?;
+    Ok(n.max(0) as u64)
+}

@@ -596,6 +596,10 @@ impl ArtifactStore for SqliteStore {
         self.read(|c| artifacts::files_of_release(c, project_id, release, dist))
     }
 
+    fn uploaded_bytes(&self, project_id: ProjectId) -> StoreResult<u64> {
+        self.read(|c| artifacts::uploaded_bytes(c, project_id))
+    }
+
     fn bundle_bytes(&self, project_id: ProjectId, checksum: &str) -> StoreResult<Option<Vec<u8>>> {
         self.read(|c| artifacts::bundle_bytes(c, project_id, checksum))
     }

@@ -221,7 +221,16 @@ fn apply(c: &Connection, org_id: OrgId, version: &str, change: &ReleaseChange) -
 /// source maps uploaded for it (its events keep naming it, and a new one brings it back).
 pub fn delete(c: &mut Connection, org_id: OrgId, version: &str) -> StoreResult<()> {
     let tx = c.transaction()?;
-    get(&tx, org_id, version)?;
+    // A version only source maps were uploaded for (`sourcemaps upload --release`) counts too:
+    // deleting it is how their space is given back.
+    let has_maps: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM artifact_bundles WHERE org_id = ?1 AND release = ?2)",
+        params![org_id, version],
+        |r| r.get(0),
+    )?;
+    if !has_maps {
+        get(&tx, org_id, version)?;
+    }
     for sql in [
         "DELETE FROM release_info WHERE org_id = ?1 AND version = ?2",
         "DELETE FROM release_projects WHERE org_id = ?1 AND version = ?2",
