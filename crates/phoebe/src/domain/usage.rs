@@ -76,7 +76,8 @@ pub struct Eviction {
     pub domain_events: u64,
     /// Sent or given-up notifications older than 90 days removed.
     pub alert_history: u64,
-    /// Upload chunks never assembled into a bundle, removed after a day.
+    /// Upload chunks never assembled into a bundle (removed after a day), and source-map
+    /// bundles no project uses any more.
     pub upload_chunks: u64,
     /// The step was full: call again.
     pub more: bool,

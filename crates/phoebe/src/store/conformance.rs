@@ -1167,5 +1167,15 @@ fn deleting_a_release_deletes_its_source_maps() {
         assert!(!s.has_bundle(p.org_id, &"a".repeat(40)).unwrap());
         assert!(s.files_of_release(p.id, "web@1", None).unwrap().is_empty());
         assert_eq!(s.files_of_release(p.id, "web@2", None).unwrap().len(), 1);
+
+        // A bundle whose projects are all gone goes at the next retention step.
+        s.delete_project(p.id).unwrap();
+        let policy = RetentionPolicy {
+            batch: 100,
+            ..RetentionPolicy::default()
+        };
+        let step = s.evict_step(&policy, 0).unwrap();
+        assert_eq!(step.upload_chunks, 1);
+        assert!(!s.has_bundle(p.org_id, &"b".repeat(40)).unwrap());
     });
 }

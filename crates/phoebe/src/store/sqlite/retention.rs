@@ -178,6 +178,19 @@ pub fn step(c: &mut Connection, policy: &RetentionPolicy, now_ms: i64) -> StoreR
              ORDER BY id LIMIT ?2)",
         params![history_cutoff, policy.batch],
     )? as u64;
+    // Source maps no project uses any more (their projects were deleted).
+    let orphans: Vec<i64> = tx
+        .prepare_cached(
+            "SELECT id FROM artifact_bundles b WHERE NOT EXISTS
+                (SELECT 1 FROM artifact_bundle_projects p WHERE p.bundle_id = b.id) LIMIT ?1",
+        )?
+        .query_map([policy.batch], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for id in &orphans {
+        tx.execute("DELETE FROM artifact_files WHERE bundle_id = ?1", [id])?;
+        tx.execute("DELETE FROM artifact_bundles WHERE id = ?1", [id])?;
+    }
+    out.upload_chunks += orphans.len() as u64;
     out.upload_chunks += tx.execute(
         "DELETE FROM upload_chunks WHERE (org_id, checksum) IN
             (SELECT org_id, checksum FROM upload_chunks WHERE created_ms < ?1 LIMIT ?2)",
