@@ -80,7 +80,13 @@ pub struct SourceMaps {
     store: Arc<dyn ArtifactStore>,
     cache: Mutex<ParsedCache>,
     listings: Mutex<HashMap<(ProjectId, String), (std::time::Instant, Listing)>>,
+    /// Per uploaded file: the `sourceMappingURL` it ends with, or why its map failed to parse,
+    /// so neither costs a bundle read per frame.
+    remembered: Mutex<HashMap<(String, String), Remembered>>,
 }
+
+/// What is remembered of an uploaded file (see [`SourceMaps`]).
+type Remembered = Result<Option<String>, NotMapped>;
 
 impl SourceMaps {
     /// Over the artifacts kept in `store`.
@@ -89,6 +95,7 @@ impl SourceMaps {
             store,
             cache: Mutex::new((HashMap::new(), 0)),
             listings: Mutex::new(HashMap::new()),
+            remembered: Mutex::new(HashMap::new()),
         }
     }
 
@@ -142,10 +149,13 @@ impl SourceMaps {
         if line == 0 || col == 0 || !url.contains(".js") {
             return false;
         }
+        let (Ok(line), Ok(col)) = (u32::try_from(line), u32::try_from(col)) else {
+            return false;
+        };
         match self.lookup(ctx, &url) {
-            Ok(parsed) => write_mapped(frame, &parsed, &url, line as u32, col as u32),
+            Ok(parsed) => write_mapped(frame, &parsed, &url, line, col),
             Err(why) => {
-                frame["data"]["sourcemap_error"] = Value::String(why.reason().into());
+                note(frame, "sourcemap_error", Value::String(why.reason().into()));
                 false
             }
         }
@@ -185,12 +195,14 @@ impl SourceMaps {
             let files = self.listing(ctx.project_id, format!("id:{debug_id}"), || {
                 self.store.files_by_debug_id(ctx.project_id, debug_id)
             })?;
-            let map = files
-                .iter()
-                .find(|(_, f)| f.kind == "source_map")
-                .ok_or(NotMapped::UnknownDebugId)?;
-            let minified = files.iter().find(|(_, f)| f.kind == "minified_source");
-            return self.parse(ctx, map, minified);
+            if let Some(map) = files.iter().find(|(_, f)| f.kind == "source_map") {
+                let minified = files.iter().find(|(_, f)| f.kind == "minified_source");
+                return self.parse(ctx, map, minified);
+            }
+            // Nothing carries the debug id: the release may still have the file by its URL.
+            if ctx.release.is_none() {
+                return Err(NotMapped::UnknownDebugId);
+            }
         }
         let Some(release) = ctx.release else {
             return Err(NotMapped::NoReleaseNoDebugId);
@@ -229,12 +241,31 @@ impl SourceMaps {
 
     /// The `sourceMappingURL` a minified file ends with, if any.
     fn mapping_url(&self, ctx: &Ctx, minified: &(String, BundleFile)) -> Option<String> {
-        let bundle = self
+        let key = (minified.0.clone(), minified.1.path.clone());
+        if let Some(Ok(known)) = self.lock_remembered().get(&key) {
+            return known.clone();
+        }
+        let found = self
             .store
             .bundle_bytes(ctx.project_id, &minified.0)
-            .ok()??;
-        let source = entry(&bundle, &minified.1.path)?;
-        source_mapping_url(&source)
+            .ok()
+            .flatten()
+            .and_then(|bundle| entry(&bundle, &minified.1.path))
+            .and_then(|source| source_mapping_url(&source));
+        self.remember_result(key, Ok(found.clone()));
+        found
+    }
+
+    fn lock_remembered(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Remembered>> {
+        self.remembered.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn remember_result(&self, key: (String, String), result: Remembered) {
+        let mut remembered = self.lock_remembered();
+        if remembered.len() >= MAX_LISTINGS {
+            remembered.clear();
+        }
+        remembered.insert(key, result);
     }
 
     /// A map carried in a `data:` URL (`application/json;base64,…`).
@@ -264,7 +295,7 @@ impl SourceMaps {
         };
         let parsed = Arc::new(Parsed {
             bytes: raw.len(),
-            map: sourcemap::decode_slice(&raw).map_err(|_| NotMapped::BadMap)?,
+            map: flat(sourcemap::decode_slice(&raw).map_err(|_| NotMapped::BadMap)?)?,
             minified: None,
         });
         self.remember(key, parsed.clone());
@@ -297,6 +328,23 @@ impl SourceMaps {
         {
             return Ok(hit.clone());
         }
+        if let Some(Err(why)) = self.lock_remembered().get(&key) {
+            return Err(*why);
+        }
+        let parsed = self.parse_uncached(ctx, map, minified);
+        if let Err(why) = &parsed {
+            self.remember_result(key, Err(*why));
+        }
+        parsed
+    }
+
+    fn parse_uncached(
+        &self,
+        ctx: &Ctx,
+        map: &(String, BundleFile),
+        minified: Option<&(String, BundleFile)>,
+    ) -> Result<Arc<Parsed>, NotMapped> {
+        let key = (map.0.clone(), map.1.path.clone());
         let bundle = self
             .store
             .bundle_bytes(ctx.project_id, &map.0)
@@ -304,7 +352,7 @@ impl SourceMaps {
             .flatten()
             .ok_or(NotMapped::MapMissing)?;
         let raw = entry(&bundle, &map.1.path).ok_or(NotMapped::BadMap)?;
-        let decoded = sourcemap::decode_slice(&raw).map_err(|_| NotMapped::BadMap)?;
+        let decoded = flat(sourcemap::decode_slice(&raw).map_err(|_| NotMapped::BadMap)?)?;
         let minified = minified
             .filter(|m| m.0 == map.0)
             .and_then(|m| entry(&bundle, &m.1.path))
@@ -401,6 +449,17 @@ fn find_by_url<'a>(
         })
 }
 
+/// An indexed (sectioned) map as one regular map: lookups by line then need no section offsets.
+fn flat(map: DecodedMap) -> Result<DecodedMap, NotMapped> {
+    match map {
+        DecodedMap::Index(index) => index
+            .flatten()
+            .map(DecodedMap::Regular)
+            .map_err(|_| NotMapped::BadMap),
+        other => Ok(other),
+    }
+}
+
 /// The URL in a file's last `//# sourceMappingURL=` (or `//@`) comment.
 fn source_mapping_url(source: &[u8]) -> Option<String> {
     // The comment is at the end; a data URL can be long, so look at the last 1 MiB.
@@ -442,9 +501,13 @@ fn write_mapped(frame: &mut Value, parsed: &Parsed, url: &str, line: u32, col: u
     let token = parsed
         .map
         .lookup_token(line - 1, col - 1)
-        .filter(|t| t.get_dst_line() == line - 1);
+        .filter(|t| t.get_dst_line() == line - 1 && t.get_source().is_some());
     let Some(token) = token else {
-        frame["data"]["sourcemap_error"] = Value::String(NotMapped::NoToken.reason().into());
+        note(
+            frame,
+            "sourcemap_error",
+            Value::String(NotMapped::NoToken.reason().into()),
+        );
         return false;
     };
     let minified_function = frame["function"].as_str().map(str::to_string);
@@ -463,13 +526,14 @@ fn write_mapped(frame: &mut Value, parsed: &Parsed, url: &str, line: u32, col: u
         .map(str::to_string);
     let source = token.get_source().unwrap_or(url).to_string();
     let src_line = token.get_src_line();
-    frame["data"]["sourcemap"] = json!({
+    let raw = json!({
         "abs_path": url,
         "lineno": line,
         "colno": col,
         "function": minified_function,
         "module": frame["module"].clone(),
     });
+    note(frame, "sourcemap", raw);
     // The SDK's module names the minified file (`dist:app.min`): it would keep two builds of the
     // same code apart in grouping. The original file stands in for it.
     if let Some(obj) = frame.as_object_mut() {
@@ -500,6 +564,15 @@ fn write_mapped(frame: &mut Value, parsed: &Parsed, url: &str, line: u32, col: u
         }
     }
     true
+}
+
+/// Sets `frame.data[key]`; the SDK's `data` may be anything, and a non-object would not take a
+/// key (indexing it would panic).
+fn note(frame: &mut Value, key: &str, value: Value) {
+    if !frame["data"].is_object() {
+        frame["data"] = json!({});
+    }
+    frame["data"][key] = value;
 }
 
 /// `webpack:///./src/app.ts` → `src/app.ts`; `../app/app.ts` → `app/app.ts`.
@@ -857,6 +930,14 @@ mod tests {
             )),
             reason(NotMapped::UnknownDebugId)
         );
+        // Whatever an SDK put in a frame's `data`, the reason is added without a panic, and
+        // absurd line numbers are left alone.
+        let mut odd = event(Some("no-map"), URL, None);
+        odd["exception"]["values"][0]["stacktrace"]["frames"][0]["data"] = "x".into();
+        assert!(mapped(&store, project, odd)["data"]["sourcemap_error"].is_string());
+        let mut huge = event(Some("no-map"), URL, None);
+        huge["exception"]["values"][0]["stacktrace"]["frames"][0]["lineno"] = json!(1u64 << 40);
+        assert!(mapped(&store, project, huge).get("data").is_none());
         // Not JavaScript, or no column: left alone.
         let mut python = event(Some("no-map"), URL, None);
         python["platform"] = "python".into();

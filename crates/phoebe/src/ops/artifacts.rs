@@ -127,6 +127,14 @@ impl Ops {
                 "checksum and chunks are SHA-1s (40 lowercase hex digits)".into(),
             ));
         }
+        // More chunks than a bundle may have would ask the store to unpack more than it may hold.
+        let max_chunks = limits::MAX_BUNDLE_SIZE.div_ceil(limits::CHUNK_SIZE);
+        if req.chunks.len() > max_chunks {
+            return Err(OpsError::Invalid(format!(
+                "a bundle has at most {max_chunks} chunks of {} bytes",
+                limits::CHUNK_SIZE
+            )));
+        }
         let projects = self.org_projects_by_name(&org, &req.projects)?;
         if self.store.has_bundle(org.id, &req.checksum)? {
             return Ok(Assembly::Ok);
