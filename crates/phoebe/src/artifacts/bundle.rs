@@ -108,7 +108,8 @@ pub fn read_manifest(bundle: &[u8]) -> Result<Manifest, String> {
                 path: path.clone(),
                 url,
                 kind: text(entry, "type").unwrap_or_else(|| "source".into()),
-                debug_id: header(entry, "debug-id"),
+                // Stored lowercase, as events are looked up.
+                debug_id: header(entry, "debug-id").map(|id| id.to_lowercase()),
                 sourcemap: header(entry, "sourcemap"),
                 size,
             });

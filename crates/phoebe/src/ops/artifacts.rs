@@ -136,7 +136,14 @@ impl Ops {
             )));
         }
         let projects = self.org_projects_by_name(&org, &req.projects)?;
+        if projects.is_empty() {
+            return Err(OpsError::Invalid(
+                "name the project the source maps are for (sentry-cli --project)".into(),
+            ));
+        }
         if self.store.has_bundle(org.id, &req.checksum)? {
+            // The same build uploaded again, perhaps for another project: it serves that too.
+            self.store.link_bundle(org.id, &req.checksum, &projects)?;
             return Ok(Assembly::Ok);
         }
         let missing = self.store.missing_chunks(org.id, &req.chunks)?;

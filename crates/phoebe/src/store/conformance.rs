@@ -1063,6 +1063,24 @@ fn chunks_are_content_addressed_and_a_kept_bundle_drops_them() {
         assert_eq!(files.len(), 1, "kept once");
         assert_eq!(files[0].2, bundle.manifest.files[0]);
         assert!(s.bundle_files(p.org_id, Some("web@2")).unwrap().is_empty());
+        // The same bundle uploaded for another project serves it too.
+        let (api, _) = s.create_project(p.org_id, "api", "API", None).unwrap();
+        assert!(s
+            .files_of_release(api.id, "web@1", None)
+            .unwrap()
+            .is_empty());
+        s.link_bundle(p.org_id, &bundle.checksum, &[api.id])
+            .unwrap();
+        s.link_bundle(p.org_id, &bundle.checksum, &[api.id])
+            .unwrap();
+        assert_eq!(s.files_of_release(api.id, "web@1", None).unwrap().len(), 1);
+        assert_eq!(
+            s.files_by_debug_id(api.id, "151FBE13-4ED4-5497-B9E0-EAFCA98AAA7E")
+                .unwrap()
+                .len(),
+            1,
+            "debug ids are matched in any case"
+        );
     });
 }
 

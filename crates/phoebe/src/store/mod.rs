@@ -403,6 +403,9 @@ pub trait ArtifactStore: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// The chunks' bytes in the order asked, or `None` when one is missing.
     fn chunk_data(&self, org_id: OrgId, checksums: &[String]) -> StoreResult<Option<Vec<Vec<u8>>>>;
+    /// Links a kept bundle to more projects.
+    fn link_bundle(&self, org_id: OrgId, checksum: &str, projects: &[ProjectId])
+        -> StoreResult<()>;
     /// Whether a bundle with this checksum is kept.
     fn has_bundle(&self, org_id: OrgId, checksum: &str) -> StoreResult<bool>;
     /// Keeps an assembled bundle (`data`, checked) and drops the chunks it was made of.

@@ -83,6 +83,24 @@ pub fn chunk_data(
     Ok(Some(out))
 }
 
+/// Links a kept bundle to more projects (the same build uploaded for another project).
+pub fn link_bundle(
+    c: &Connection,
+    org_id: OrgId,
+    checksum: &str,
+    projects: &[ProjectId],
+) -> StoreResult<()> {
+    let mut link = c.prepare_cached(
+        "INSERT INTO artifact_bundle_projects (bundle_id, project_id)
+         SELECT id, ?3 FROM artifact_bundles WHERE org_id = ?1 AND checksum = ?2
+         ON CONFLICT DO NOTHING",
+    )?;
+    for p in projects {
+        link.execute(params![org_id, checksum, p])?;
+    }
+    Ok(())
+}
+
 /// Whether the organization already keeps a bundle with this checksum.
 pub fn has_bundle(c: &Connection, org_id: OrgId, checksum: &str) -> StoreResult<bool> {
     Ok(c.prepare_cached(
@@ -205,7 +223,7 @@ pub fn files_by_debug_id(
 ) -> StoreResult<Vec<(String, BundleFile)>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {FILE_COLUMNS} FROM artifact_files f JOIN artifact_bundles b ON b.id = f.bundle_id
-         WHERE lower(f.debug_id) = lower(?2)
+         WHERE f.debug_id = lower(?2)
            AND b.id IN (SELECT bundle_id FROM artifact_bundle_projects WHERE project_id = ?1)
          ORDER BY b.id DESC"
     ))?;

@@ -565,6 +565,15 @@ impl ArtifactStore for SqliteStore {
         self.read(|c| artifacts::chunk_data(c, org_id, checksums))
     }
 
+    fn link_bundle(
+        &self,
+        org_id: OrgId,
+        checksum: &str,
+        projects: &[ProjectId],
+    ) -> StoreResult<()> {
+        self.write(|c| artifacts::link_bundle(c, org_id, checksum, projects))
+    }
+
     fn has_bundle(&self, org_id: OrgId, checksum: &str) -> StoreResult<bool> {
         self.read(|c| artifacts::has_bundle(c, org_id, checksum))
     }
