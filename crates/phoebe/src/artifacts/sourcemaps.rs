@@ -83,6 +83,9 @@ pub struct SourceMaps {
     /// Per uploaded file: the `sourceMappingURL` it ends with, or why its map failed to parse,
     /// so neither costs a bundle read per frame.
     remembered: Mutex<HashMap<(String, String), Remembered>>,
+    /// Whether a project has any upload (refreshed like listings): a project that never
+    /// uploads maps gets no notes on its frames.
+    uploads: Mutex<HashMap<ProjectId, (std::time::Instant, bool)>>,
 }
 
 /// What is remembered of an uploaded file (see [`SourceMaps`]).
@@ -96,13 +99,14 @@ impl SourceMaps {
             cache: Mutex::new((HashMap::new(), 0)),
             listings: Mutex::new(HashMap::new()),
             remembered: Mutex::new(HashMap::new()),
+            uploads: Mutex::new(HashMap::new()),
         }
     }
 
     /// Maps every JavaScript frame of an event (of a project) that has a line and a column;
     /// returns how many it mapped.
     pub fn apply(&self, project_id: ProjectId, event: &mut Value) -> usize {
-        if !looks_like_javascript(event) {
+        if !looks_like_javascript(event) || !self.has_uploads(project_id) {
             return 0;
         }
         let release = event["release"].as_str().map(str::to_string);
@@ -159,6 +163,25 @@ impl SourceMaps {
                 false
             }
         }
+    }
+
+    /// Whether anything was uploaded for a project (cached like listings).
+    fn has_uploads(&self, project_id: ProjectId) -> bool {
+        let mut uploads = self.uploads.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, has)) = uploads.get(&project_id) {
+            if at.elapsed() < LISTING_TTL {
+                return *has;
+            }
+        }
+        let has = self
+            .store
+            .uploaded_bytes(project_id)
+            .is_ok_and(|bytes| bytes > 0);
+        if uploads.len() >= MAX_LISTINGS {
+            uploads.clear();
+        }
+        uploads.insert(project_id, (std::time::Instant::now(), has));
+        has
     }
 
     /// A project's files for a key (`id:<debug id>` or `release:<release>\n<dist>`), from the
@@ -942,5 +965,12 @@ mod tests {
         let mut python = event(Some("no-map"), URL, None);
         python["platform"] = "python".into();
         assert!(mapped(&store, project, python).get("data").is_none());
+    }
+
+    #[test]
+    fn a_project_without_uploads_gets_no_notes_on_its_frames() {
+        let (_dir, store, project) = store_with(&[]);
+        let frame = mapped(&store, project, event(Some("web@1"), URL, None));
+        assert!(frame.get("data").is_none(), "{frame}");
     }
 }
