@@ -892,6 +892,55 @@ mod tests {
     }
 
     #[test]
+    fn people_change_their_own_email_and_summary_and_owners_anyones() {
+        use crate::domain::alerts::SummaryPeriod;
+        let dir = tempfile::tempdir().unwrap();
+        let system = Ops::new(crate::store::open_in(dir.path()).unwrap(), "http://x");
+        system.bootstrap("ann", Some("ann-password")).unwrap();
+        let cli = system.acting_as(Caller::Cli { as_user: None });
+        cli.create_user(None, "bob", "bob-password", Role::Member)
+            .unwrap();
+        let forbidden = |r: OpsResult<()>| matches!(r, Err(OpsError::Forbidden(_)));
+        let bob = system.acting_as(
+            system
+                .authenticate_token(&cli.create_token("bob", "t").unwrap())
+                .unwrap()
+                .unwrap(),
+        );
+        let ann = system.acting_as(
+            system
+                .authenticate_token(&cli.create_token("ann", "t").unwrap())
+                .unwrap()
+                .unwrap(),
+        );
+        // A member: their own address, not someone else's.
+        assert!(bob.set_user_email("bob", Some("bob@example.com")).is_ok());
+        assert!(forbidden(
+            bob.set_user_email("ann", Some("x@example.com")).map(drop)
+        ));
+        assert!(ann.set_user_email("bob", Some("b2@example.com")).is_ok());
+        // Summaries: their own passes the permission (then needs a mail server), not another's.
+        let weekly = Some(SummaryPeriod::Weekly);
+        assert!(matches!(
+            bob.set_summary("default", None, weekly),
+            Err(OpsError::Invalid(why)) if why.contains("mail server")
+        ));
+        assert!(forbidden(bob.set_summary("default", Some("ann"), weekly)));
+        assert!(forbidden(
+            bob.send_summary_now("default", Some("ann")).map(drop)
+        ));
+        // Releases and uploads need someone signed in.
+        let change = crate::domain::ReleaseChange::default();
+        assert!(forbidden(
+            system
+                .create_release("phoebe", "1.0", &[], change.clone())
+                .map(drop)
+        ));
+        assert!(forbidden(system.may_upload("phoebe")));
+        assert!(bob.create_release("phoebe", "1.0", &[], change).is_ok());
+    }
+
+    #[test]
     fn periods() {
         assert_eq!(parse_period_ms("24h"), Some(86_400_000));
         assert_eq!(parse_period_ms("14d"), Some(14 * 86_400_000));
