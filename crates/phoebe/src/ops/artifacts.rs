@@ -50,22 +50,12 @@ pub struct AssembleRequest {
 impl Ops {
     /// Checks that the caller may upload to an organization (the chunk-upload options).
     pub fn may_upload(&self, org: &str) -> OpsResult<()> {
-        self.allow(Permission::ManageProjects)?;
-        self.store
-            .orgs()?
-            .iter()
-            .find(|o| o.slug == org)
-            .map(|_| ())
-            .ok_or(OpsError::NotFound("organization"))
+        self.upload_org(org).map(drop)
     }
 
     fn upload_org(&self, org: &str) -> OpsResult<Org> {
         self.allow(Permission::ManageProjects)?;
-        self.store
-            .orgs()?
-            .into_iter()
-            .find(|o| o.slug == org)
-            .ok_or(OpsError::NotFound("organization"))
+        self.org(Some(org))
     }
 
     /// Keeps uploaded chunks, each checked against its name; returns how many.
@@ -214,12 +204,7 @@ impl Ops {
         release: Option<&str>,
     ) -> OpsResult<Vec<(String, Option<String>, BundleFile)>> {
         self.allow(Permission::Read)?;
-        let org = self
-            .store
-            .orgs()?
-            .into_iter()
-            .find(|o| o.slug == org)
-            .ok_or(OpsError::NotFound("organization"))?;
+        let org = self.org(Some(org))?;
         Ok(self.store.bundle_files(org.id, release)?)
     }
 }

@@ -10,15 +10,6 @@ fn now_ms() -> i64 {
 }
 
 impl Ops {
-    /// An organization by slug.
-    fn org_by_slug(&self, org: &str) -> OpsResult<Org> {
-        self.store
-            .orgs()?
-            .into_iter()
-            .find(|o| o.slug == org)
-            .ok_or(OpsError::NotFound("organization"))
-    }
-
     /// Projects of `org` named by slug or id.
     pub(super) fn org_projects_by_name(
         &self,
@@ -48,7 +39,7 @@ impl Ops {
     ) -> OpsResult<(Release, bool)> {
         self.allow(Permission::ManageProjects)?;
         check_version(version).map_err(OpsError::Invalid)?;
-        let org = self.org_by_slug(org)?;
+        let org = self.org(Some(org))?;
         change.projects = self.org_projects_by_name(&org, projects)?;
         Ok(self
             .store
@@ -64,7 +55,7 @@ impl Ops {
         mut change: ReleaseChange,
     ) -> OpsResult<Release> {
         self.allow(Permission::ManageProjects)?;
-        let org = self.org_by_slug(org)?;
+        let org = self.org(Some(org))?;
         change.projects = self.org_projects_by_name(&org, projects)?;
         Ok(self
             .store
@@ -74,7 +65,7 @@ impl Ops {
     /// One release.
     pub fn release(&self, org: &str, version: &str) -> OpsResult<Release> {
         self.allow(Permission::Read)?;
-        let org = self.org_by_slug(org)?;
+        let org = self.org(Some(org))?;
         Ok(self.store.release(org.id, version)?)
     }
 
@@ -88,7 +79,7 @@ impl Ops {
         limit: usize,
     ) -> OpsResult<Vec<Release>> {
         self.allow(Permission::Read)?;
-        let org = self.org_by_slug(org)?;
+        let org = self.org(Some(org))?;
         let project = match project {
             Some(p) => Some(self.org_projects_by_name(&org, &[p.to_string()])?[0]),
             None => None,
@@ -110,7 +101,7 @@ impl Ops {
     /// Deletes a release with its deploys; its events stay.
     pub fn delete_release(&self, org: &str, version: &str) -> OpsResult<()> {
         self.allow(Permission::ManageProjects)?;
-        let org = self.org_by_slug(org)?;
+        let org = self.org(Some(org))?;
         Ok(self.store.delete_release(org.id, version)?)
     }
 
@@ -122,7 +113,7 @@ impl Ops {
                 "a deploy needs an environment (production, staging ...)".into(),
             ));
         }
-        let org = self.org_by_slug(org)?;
+        let org = self.org(Some(org))?;
         Ok(self
             .store
             .create_deploy(org.id, version, &deploy, now_ms())?)
@@ -131,7 +122,7 @@ impl Ops {
     /// A release's deploys, newest first.
     pub fn deploys(&self, org: &str, version: &str) -> OpsResult<Vec<Deploy>> {
         self.allow(Permission::Read)?;
-        let org = self.org_by_slug(org)?;
+        let org = self.org(Some(org))?;
         Ok(self.store.deploys(org.id, version)?)
     }
 }
